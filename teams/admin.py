@@ -1,0 +1,94 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from teams.models import Membership, Project, Team
+from teams.services import narrowing_validate, team_validate
+
+
+class RoleListField(forms.CharField):
+    """One role ARN a line, stored as a list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 80})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+class TeamForm(forms.ModelForm):
+    allowed_role_arns = RoleListField(required=False, help_text="One IAM role ARN a line.")
+
+    class Meta:
+        model = Team
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        candidate = Team(**{f: cleaned.get(f) for f in ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs")})
+        candidate.slug = cleaned.get("slug") or ""
+        try:
+            team_validate(team=candidate)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field, errors)
+        return cleaned
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class ProjectInline(admin.TabularInline):
+    model = Project
+    extra = 0
+    fields = ["name", "slug", "script_prefix", "job_role_arn", "max_running_jobs"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    form = TeamForm
+    list_display = ["name", "slug", "prefix_root", "max_running_jobs", "max_queued_jobs", "created"]
+    search_fields = ["name", "slug", "prefix_root"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline, ProjectInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "role"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__username", "team__name", "team__slug"]
+    autocomplete_fields = ["user"]
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("team"):
+            try:
+                narrowing_validate(team=cleaned["team"], script_prefix=cleaned.get("script_prefix") or "",
+                                   job_role_arn=cleaned.get("job_role_arn") or "",
+                                   max_running_jobs=cleaned.get("max_running_jobs"))
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field, errors)
+        return cleaned
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectForm
+    list_display = ["name", "team", "script_prefix", "job_role_arn", "max_running_jobs"]
+    list_filter = ["team"]
+    search_fields = ["name", "slug", "team__name"]
+    prepopulated_fields = {"slug": ["name"]}

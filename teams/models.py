@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.db import models
+
+
+class Team(models.Model):
+    """A research team: owns an S3 script prefix root, job roles and a concurrency cap."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    prefix_root = models.CharField(
+        "S3 prefix root",
+        max_length=512,
+        blank=True,
+        help_text="Every script prefix of this team lies under it, e.g. teams/genomics/. "
+        "Empty: the team may use any prefix (default scripts/).",
+    )
+    allowed_role_arns = models.JSONField(
+        "allowed job role ARNs", default=list, blank=True,
+        help_text="IAM roles this team's jobs may run under.",
+    )
+    default_role_arn = models.CharField("default job role ARN", max_length=2048, blank=True)
+    max_running_jobs = models.PositiveIntegerField(
+        default=8, help_text="At most this many of the team's jobs are submitted or running."
+    )
+    max_queued_jobs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Refuse submissions beyond this many waiting calls."
+    )
+    registry_credential_arn = models.CharField(
+        "registry credential secret ARN", max_length=2048, blank=True,
+        help_text="Secrets Manager secret for this team's private container registry.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        SCIENTIST = "scientist", "Scientist"
+        ADMIN = "admin", "Team admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.SCIENTIST)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique_user_team")]
+        ordering = ["team__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.get_role_display()})"
+
+    @property
+    def can_submit(self) -> bool:
+        return self.role in (self.Role.SCIENTIST, self.Role.ADMIN)
+
+
+class Project(models.Model):
+    """A team's project: may narrow the team's prefix, role and cap, never widen them."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50)
+    script_prefix = models.CharField(max_length=512, blank=True)
+    job_role_arn = models.CharField("job role ARN", max_length=2048, blank=True)
+    max_running_jobs = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "slug"], name="project_unique_team_slug")]
+        ordering = ["team__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.team.slug}/{self.slug}"

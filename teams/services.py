@@ -1,0 +1,194 @@
+"""Writes for teams, memberships and projects, and the guards on S3 prefixes and job roles."""
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from teams.models import Membership, Project, Team
+
+DEFAULT_SCRIPT_PREFIX = "scripts/"
+# AWS's "safe characters" for object keys, plus the separator.
+_PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
+_PREFIX_MAX = 900  # leaves room under S3's 1,024-byte key limit for the script hash
+ROLE_ARN_RE = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
+
+OPTION_PREFIX = "aws_batch_script_bucket_prefix"
+OPTION_ROLE = "aws_batch_job_role_arn"
+
+
+def prefix_normalize(value: str | None) -> str:
+    """Apply Cromwell's rule: empty -> scripts/, else as given with one trailing slash."""
+    if not value:
+        return DEFAULT_SCRIPT_PREFIX
+    return value if value.endswith("/") else value + "/"
+
+
+def prefix_check(value: str) -> str | None:
+    """Return what is wrong with a script prefix, or None when it is a safe S3 key prefix."""
+    if value.startswith("/"):
+        return f"prefix {value!r} must not start with '/'"
+    if "//" in value:
+        return f"prefix {value!r} must not contain '//'"
+    if ".." in value:
+        return f"prefix {value!r} must not contain '..'"
+    if not _PREFIX_CHARS.match(value):
+        bad = sorted({c for c in value if not _PREFIX_CHARS.match(c)})
+        return (
+            f"prefix {value!r} has characters S3 keys should not hold: {''.join(bad)!r} "
+            "(use letters, digits and ! - _ . * ' ( ) /)"
+        )
+    if any(part == "." for part in value.split("/")):
+        return f"prefix {value!r} must not contain a '.' path segment"
+    if len(value.encode()) > _PREFIX_MAX:
+        return f"prefix is {len(value.encode())} bytes long; at most {_PREFIX_MAX} are allowed"
+    return None
+
+
+def role_arn_check(value: str) -> str | None:
+    """Return what is wrong with an IAM role ARN's form, or None."""
+    if not ROLE_ARN_RE.match(value):
+        return f"{value!r} is not an IAM role ARN of the form arn:aws:iam::<12 digits>:role/<path/name>"
+    return None
+
+
+def prefix_guard(*, team: Team, prefix: str) -> str | None:
+    """Return why a normalized prefix may not be used by the team, or None."""
+    problem = prefix_check(prefix)
+    if problem:
+        return problem
+    root = prefix_normalize(team.prefix_root) if team.prefix_root else ""
+    if root and not prefix.startswith(root):
+        return f"prefix {prefix!r} is not under team {team.slug}'s prefix root {root!r}"
+    return None
+
+
+def role_guard(*, team: Team, role_arn: str) -> str | None:
+    """Return why a role ARN may not be used by the team, or None."""
+    problem = role_arn_check(role_arn)
+    if problem:
+        return problem
+    if role_arn not in team.allowed_role_arns:
+        return f"role {role_arn} is not on team {team.slug}'s allowlist"
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run's scripts go and which role its jobs assume."""
+
+    script_prefix: str
+    job_role_arn: str  # empty: no role (the job definition's default)
+
+
+def target_resolve(*, team: Team, options: dict, project: Project | None = None, workflow=None) -> Target:
+    """Resolve the effective prefix and role (options over workflow over project over team) and guard them."""
+    errors: dict[str, str] = {}
+    explicit_prefix = options.get(OPTION_PREFIX)
+    explicit_role = options.get(OPTION_ROLE)
+    if explicit_prefix is not None and not isinstance(explicit_prefix, str):
+        errors[OPTION_PREFIX] = f"{OPTION_PREFIX} must be a string"
+        explicit_prefix = None
+    if explicit_role is not None and not isinstance(explicit_role, str):
+        errors[OPTION_ROLE] = f"{OPTION_ROLE} must be a string"
+        explicit_role = None
+
+    layers = [explicit_prefix, workflow and workflow.script_prefix, project and project.script_prefix, team.prefix_root]
+    prefix = prefix_normalize(next((p for p in layers if p), ""))
+    problem = prefix_guard(team=team, prefix=prefix)
+    if problem and OPTION_PREFIX not in errors:
+        errors[OPTION_PREFIX] = problem
+
+    roles = [explicit_role, workflow and workflow.job_role_arn, project and project.job_role_arn, team.default_role_arn]
+    role = next((r for r in roles if r), "")
+    if role:
+        problem = role_guard(team=team, role_arn=role)
+        if problem and OPTION_ROLE not in errors:
+            errors[OPTION_ROLE] = problem
+    if errors:
+        raise ValidationError(errors)
+    return Target(script_prefix=prefix, job_role_arn=role)
+
+
+def team_validate(*, team: Team) -> None:
+    """Check a team's prefix root, allowlist, default role and caps; raise ValidationError by field."""
+    errors: dict[str, str] = {}
+    if team.prefix_root:
+        problem = prefix_check(prefix_normalize(team.prefix_root))
+        if problem:
+            errors["prefix_root"] = problem
+    if not isinstance(team.allowed_role_arns, list) or not all(isinstance(a, str) for a in team.allowed_role_arns):
+        errors["allowed_role_arns"] = "the allowlist must be a list of role ARNs"
+    else:
+        problems = [p for p in map(role_arn_check, team.allowed_role_arns) if p]
+        if problems:
+            errors["allowed_role_arns"] = "; ".join(problems)
+        elif team.default_role_arn and team.default_role_arn not in team.allowed_role_arns:
+            errors["default_role_arn"] = f"{team.default_role_arn} is not on the team's allowlist"
+    if team.max_running_jobs is not None and team.max_running_jobs < 1:
+        errors["max_running_jobs"] = "the cap must be at least 1"
+    if errors:
+        raise ValidationError(errors)
+
+
+def narrowing_validate(*, team: Team, script_prefix: str, job_role_arn: str, max_running_jobs: int | None = None) -> None:
+    """Check that a project's or workflow's settings narrow the team's, never widen them."""
+    errors: dict[str, str] = {}
+    if script_prefix:
+        problem = prefix_guard(team=team, prefix=prefix_normalize(script_prefix))
+        if problem:
+            errors["script_prefix"] = problem
+    if job_role_arn:
+        problem = role_guard(team=team, role_arn=job_role_arn)
+        if problem:
+            errors["job_role_arn"] = problem
+    if max_running_jobs is not None and max_running_jobs > team.max_running_jobs:
+        errors["max_running_jobs"] = (
+            f"a project cap of {max_running_jobs} exceeds team {team.slug}'s cap of {team.max_running_jobs}"
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def team_create(*, name: str, slug: str, prefix_root: str = "", allowed_role_arns: list[str] | None = None,
+                default_role_arn: str = "", max_running_jobs: int = 8, max_queued_jobs: int | None = None) -> Team:
+    """Create a team after checking its prefix root, allowlist and cap."""
+    team = Team(
+        name=name, slug=slug, prefix_root=prefix_root, allowed_role_arns=list(allowed_role_arns or []),
+        default_role_arn=default_role_arn, max_running_jobs=max_running_jobs, max_queued_jobs=max_queued_jobs,
+    )
+    team_validate(team=team)
+    team.full_clean()
+    team.save()
+    return team
+
+
+def membership_set(*, team: Team, user, role: str) -> Membership:
+    """Give a user a role in a team (adding them if needed)."""
+    membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+    return membership
+
+
+@transaction.atomic
+def project_create(*, team: Team, name: str, slug: str, script_prefix: str = "", job_role_arn: str = "",
+                   max_running_jobs: int | None = None) -> Project:
+    """Create a project that narrows its team's prefix, role and cap."""
+    narrowing_validate(team=team, script_prefix=script_prefix, job_role_arn=job_role_arn,
+                       max_running_jobs=max_running_jobs)
+    project = Project(team=team, name=name, slug=slug, script_prefix=script_prefix,
+                      job_role_arn=job_role_arn, max_running_jobs=max_running_jobs)
+    project.full_clean()
+    project.save()
+    return project
+
+
+def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False):
+    """Create a user (operators are staff and superusers of the admin site)."""
+    User = get_user_model()
+    if is_staff:
+        return User.objects.create_superuser(username=username, password=password, email=email)
+    return User.objects.create_user(username=username, password=password, email=email)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from teams import views
+
+app_name = "teams"
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+]

@@ -1,0 +1,13 @@
+"""Test settings: PostgreSQL and Redis always (never SQLite), files under a fresh temp dir."""
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/batchsite")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("BATCHSITE_VAR_DIR", tempfile.mkdtemp(prefix="batchsite-test-"))
+os.environ["BATCHSITE_PLAIN_STATIC"] = "1"
+
+from batchsite.settings import *  # noqa: E402,F403
+
+assert DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "tests run on PostgreSQL only"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,173 @@
+"""The embedded backend: each call is a detached bash process in its call directory.
+
+The process runs in its own session (reparented to init), so a worker that dies or
+restarts loses nothing: the next poll finds the `rc` file the script writes when it ends.
+A job's handle is its execution directory. No container engine: `docker` is ignored.
+"""
+import hashlib
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from workflows.backends.base import JobSpec, JobState, Submitted
+
+# A job whose launch marker is older than this and that has neither a live process nor
+# an rc file has died (the machine rebooted, someone killed it).
+START_GRACE_SECONDS = 30
+LOG_CHUNK = 256 * 1024
+
+
+def wrapper_script(*, execution_dir: str, command: str) -> str:
+    """Return the bash script that runs a command in its execution dir and records rc."""
+    return (
+        "#!/bin/bash\n"
+        f"cd {shlex.quote(execution_dir)} || exit 1\n"
+        "echo $$ > pid.tmp && mv pid.tmp pid\n"
+        "(\n"
+        f"{command}\n"
+        ") > stdout 2> stderr < /dev/null\n"
+        "echo $? > rc.tmp && mv rc.tmp rc\n"
+    )
+
+
+def _alive(pid: int, script: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z" and script.encode() in cmdline
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+class LocalBackend:
+    """Run call commands as detached local processes under the provider's root."""
+
+    def __init__(self, name: str, root: str):
+        self.name = name
+        self.root = root
+
+    def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
+        return [self._submit_one(job) for job in jobs]
+
+    def _submit_one(self, job: JobSpec) -> Submitted:
+        execution = Path(job.call_dir) / "execution"
+        execution.mkdir(parents=True, exist_ok=True)
+        script = wrapper_script(execution_dir=str(execution), command=job.command)
+        (execution / "script").write_text(script)
+        key = self._store_script(job.script_prefix, script)
+        try:
+            # The marker makes submit safe to repeat: whoever creates it launches the process.
+            os.close(os.open(execution / "launch", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            pass
+        else:
+            subprocess.run(
+                ["setsid", "--fork", "bash", str(execution / "script")],
+                cwd=execution, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, close_fds=True, check=True,
+            )
+        return Submitted(handle=str(execution), script_bucket="", script_key=key, script_size=len(script.encode()))
+
+    def _store_script(self, prefix: str, script: str) -> str:
+        """Keep the script under the run's prefix in Batchsite's storage, as S3 would hold it."""
+        key = prefix + hashlib.md5(script.encode()).hexdigest()
+        if not default_storage.exists(key):
+            default_storage.save(key, ContentFile(script.encode()))
+        return key
+
+    def find(self, jobs: Sequence[JobSpec]) -> dict[str, str]:
+        found = {}
+        for job in jobs:
+            execution = Path(job.call_dir) / "execution"
+            if (execution / "launch").exists():
+                found[job.name] = str(execution)
+        return found
+
+    def poll(self, handles: Sequence[str]) -> dict[str, JobState]:
+        return {handle: self._state(Path(handle)) for handle in handles}
+
+    def _state(self, execution: Path) -> JobState:
+        rc = _read_int(execution / "rc")
+        if rc is not None:
+            return JobState(JobState.DONE, rc=rc)
+        pid = _read_int(execution / "pid")
+        if pid is not None and _alive(pid, str(execution / "script")):
+            return JobState(JobState.RUNNING)
+        if (execution / "rc").exists():  # written but not yet whole: look again next time
+            return JobState(JobState.RUNNING)
+        try:
+            launched = (execution / "launch").stat().st_mtime
+        except FileNotFoundError:
+            return JobState(JobState.DONE, reason="the job was never launched")
+        if pid is None and time.time() - launched < START_GRACE_SECONDS:
+            return JobState(JobState.QUEUED)
+        # The process may have written rc between our two looks.
+        rc = _read_int(execution / "rc")
+        if rc is not None:
+            return JobState(JobState.DONE, rc=rc)
+        return JobState(JobState.DONE, reason="the job's process ended without writing rc (killed?)")
+
+    def terminate(self, handles: Sequence[str]) -> None:
+        groups = []
+        for handle in handles:
+            execution = Path(handle)
+            pid = _read_int(execution / "pid")
+            if pid is not None and _alive(pid, str(execution / "script")):
+                groups.append(pid)
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            for pid in groups:
+                try:
+                    os.killpg(pid, signum)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 3
+            while signum == signal.SIGTERM and time.monotonic() < deadline:
+                if not any(_group_alive(pid) for pid in groups):
+                    return
+                time.sleep(0.05)
+
+    def read_log(self, handle: str, call_dir: str, stream: str, offset: int = 0) -> tuple[str, int]:
+        path = Path(call_dir) / "execution" / stream
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(LOG_CHUNK)
+        except FileNotFoundError:
+            return "", offset
+        return data.decode("utf-8", errors="replace"), offset + len(data)
+
+    def read_text(self, path: str) -> str:
+        return Path(path).read_text()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A group of zombies only is gone for our purposes.
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, IndexError, ProcessLookupError):
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False

@@ -1,0 +1,226 @@
+"""Load WDL (with its imports zip) and describe and validate what a run of it needs."""
+import asyncio
+import dataclasses
+import io
+import posixpath
+import re
+import zipfile
+from typing import Callable
+
+import WDL
+from WDL import Env, Error, Tree, Type, Value
+
+from .errors import InputError, WdlError
+
+# miniwdl wants an absolute path for every document; this prefix exists on no machine, so
+# nothing (WDL 1.2 source-relative paths included) can reach the file system through it.
+SOURCE_ROOT = "/.batchsite-wdl/"
+IMPORTS_ZIP = "imports.zip"
+MAX_IMPORT_BYTES = 5 * 1024 * 1024  # one file inside the zip, against zip bombs
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    name: str  # "wf.x", as keys of Cromwell's inputs JSON
+    type: str  # "Array[File]"
+    optional: bool  # the type ends in "?"
+    default: str | None  # the default expression's WDL text
+    required: bool  # neither optional nor defaulted
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    name: str  # "wf.out"
+    type: str
+
+
+class Document:
+    """A loaded, typechecked WDL document and the workflow (or single task) it runs."""
+
+    def __init__(self, tree: Tree.Document, filename: str) -> None:
+        self.tree = tree
+        self.filename = filename
+        if tree.workflow is not None:
+            self.executable: Tree.Workflow | Tree.Task = tree.workflow
+        elif len(tree.tasks) == 1:
+            self.executable = tree.tasks[0]  # miniwdl runs a lone task as the whole run
+        else:
+            raise WdlError(f"there is no workflow, and {len(tree.tasks)} tasks: nothing says what to run",
+                           uri=filename)
+        self.name: str = self.executable.name
+        self.version: str = tree.wdl_version
+        required = {binding.name for binding in self.executable.required_inputs}
+        self.inputs = [_input_spec(self.name, binding.name, binding.value, binding.name in required)
+                       for binding in self.executable.available_inputs]
+        self.outputs = [OutputSpec(name=f"{self.name}.{binding.name}", type=str(binding.value))
+                        for binding in self.executable.effective_outputs]
+        self.images = sorted(_literal_images(tree))
+
+    @property
+    def is_task(self) -> bool:
+        """Tell whether the document runs a single task rather than a workflow."""
+        return isinstance(self.executable, Tree.Task)
+
+    def check_inputs(self, inputs: dict) -> dict:
+        """Validate Cromwell-style inputs JSON and return it normalised; raise InputError naming the key."""
+        return WDL.values_to_json(self.input_values(inputs), namespace=self.name)
+
+    def input_values(self, inputs: dict) -> Env.Bindings[Value.Base]:
+        """Convert inputs JSON to miniwdl values, checking every key, type and required input."""
+        if not isinstance(inputs, dict):
+            raise InputError("", "the inputs must be a JSON object")
+        values = self._values(inputs)
+        missing = self.executable.required_inputs.subtract(values)
+        for binding in missing:
+            raise InputError(f"{self.name}.{binding.name}", "required input is missing")
+        return values
+
+    def map_input_files(self, inputs: dict, map_path: Callable[[str], str]) -> dict:
+        """Return the inputs JSON with every File and Directory value replaced by map_path(value)."""
+        values = Value.rewrite_env_paths(self._values(inputs), lambda value: map_path(value.value))
+        return WDL.values_to_json(values, namespace=self.name)
+
+    def task(self, ref: str) -> Tree.Task:
+        """Find a task by the reference a TaskCall carries: import namespaces, then the task name."""
+        *namespaces, name = ref.split(".")
+        tree = self.tree
+        for namespace in namespaces:
+            tree = next(imp.doc for imp in tree.imports if imp.namespace == namespace)
+        return next(task for task in tree.tasks if task.name == name)
+
+    def _values(self, inputs: dict) -> Env.Bindings[Value.Base]:
+        available = self.executable.available_inputs
+        values: Env.Bindings[Value.Base] = Env.Bindings()
+        for key, value in inputs.items():
+            if key.startswith("#"):  # Cromwell and miniwdl allow "comment" keys
+                continue
+            if not key.startswith(self.name + "."):
+                raise InputError(key, f"unknown input: input names start with {self.name}.")
+            try:
+                for binding in WDL.values_from_json({key: value}, available, namespace=self.name):
+                    values = values.bind(binding.name, binding.value)
+            except Error.InputError as exn:
+                message = str(exn)
+                raise InputError(key, "unknown input" if message.startswith("unknown input") else message) from None
+        return values
+
+
+def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = None) -> Document:
+    """Parse and typecheck WDL, resolving imports only from the optional zip; raise WdlError."""
+    main = posixpath.normpath(filename).lstrip("/")
+    files = _zip_files(imports) if imports else None
+
+    async def read_source(uri: str, path: list[str], importer: Tree.Document | None) -> WDL.ReadSourceResult:
+        if importer is None:
+            return WDL.ReadSourceResult(source_text=source, abspath=SOURCE_ROOT + main)
+        name = _find_import(uri, importer.pos.abspath[len(SOURCE_ROOT):], files)
+        return WDL.ReadSourceResult(source_text=_read_import(files, name), abspath=SOURCE_ROOT + name)
+
+    try:
+        tree = _load_in_fresh_loop(main, read_source)
+    except (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors,
+            Error.ImportError, Error._BadCharacterEncoding) as exn:
+        raise _wdl_error(exn, main) from None
+    return Document(tree, main)
+
+
+def _load_in_fresh_loop(main: str, read_source) -> Tree.Document:
+    # WDL.load calls asyncio.run, which refuses to run inside a running event loop (an async view)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return WDL.load(main, read_source=read_source)
+    raise RuntimeError("engine.load must not be called from a running event loop")
+
+
+class _ImportNotFound(Exception):
+    pass
+
+
+def _zip_files(imports: bytes) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(imports))
+    except zipfile.BadZipFile:
+        raise WdlError("the imports are not a zip file", uri=IMPORTS_ZIP) from None
+
+
+def _find_import(uri: str, importer: str, files: zipfile.ZipFile | None) -> str:
+    if files is None:
+        raise _ImportNotFound(f"{uri} was imported, but no imports zip was given")
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
+        raise _ImportNotFound(f"{uri} is a URL: imports come only from the imports zip")
+    names = set(files.namelist())
+    # relative to the importing file first, then to the zip's root (Cromwell's rule)
+    for candidate in (posixpath.join(posixpath.dirname(importer), uri), uri):
+        candidate = posixpath.normpath(candidate)
+        if not candidate.startswith("../") and candidate in names:
+            return candidate
+    raise _ImportNotFound(f"{uri} is not in the imports zip")
+
+
+def _read_import(files: zipfile.ZipFile, name: str) -> str:
+    if files.getinfo(name).file_size > MAX_IMPORT_BYTES:
+        raise _ImportNotFound(f"{name} is larger than {MAX_IMPORT_BYTES:,} bytes")
+    try:
+        return files.read(name).decode("utf-8")
+    except UnicodeDecodeError as exn:
+        raise _ImportNotFound(f"{name} is not UTF-8 text (byte {exn.start})") from None
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as exn:
+        raise _ImportNotFound(f"{name} cannot be read from the zip: {exn}") from None
+
+
+def _wdl_error(exn: Exception, main: str) -> WdlError:
+    if isinstance(exn, Error.MultipleValidationErrors):
+        errors = sorted(exn.exceptions, key=lambda error: (error.pos.line, error.pos.column))
+        first = _wdl_error(errors[0], main)
+        if len(errors) > 1:
+            first.message += f" (and {len(errors) - 1} more errors)"
+        return first
+    cause = exn.__cause__
+    if isinstance(exn, Error.ImportError) and isinstance(
+            cause, (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors, Error.ImportError)):
+        return _wdl_error(cause, main)  # the problem is inside the imported file: point there
+    if isinstance(exn, Error.ImportError):
+        message = str(cause) if isinstance(cause, _ImportNotFound) else str(exn)
+    elif isinstance(exn, Error.SyntaxError):
+        # lark's message lists every token it expected; the first line says what went wrong
+        message = re.sub(r" at line \d+, column \d+\.?$", "", str(exn).splitlines()[0])
+    else:
+        message = str(exn)
+    pos = getattr(exn, "pos", None)
+    if pos is None:
+        return WdlError(message, uri=main)
+    uri = pos.abspath[len(SOURCE_ROOT):] if pos.abspath.startswith(SOURCE_ROOT) else main
+    return WdlError(message, uri=uri, line=pos.line, column=pos.column)
+
+
+def _input_spec(namespace: str, name: str, decl: Tree.Decl, required: bool) -> InputSpec:
+    return InputSpec(name=f"{namespace}.{name}", type=str(decl.type), optional=decl.type.optional,
+                     default=str(decl.expr) if decl.expr is not None else None, required=required)
+
+
+def _literal_images(tree: Tree.Document) -> set[str]:
+    images = set()
+    for task in tree.tasks:
+        expr = task.runtime.get("docker") or task.runtime.get("container")
+        value = _literal(expr) if expr is not None else None
+        if isinstance(value, str):
+            images.add(value)
+        elif isinstance(value, list):
+            images.update(item for item in value if isinstance(item, str))
+    for imported in tree.imports:
+        images |= _literal_images(imported.doc)
+    return images
+
+
+def _literal(expr) -> object:
+    # a runtime value is literal when it evaluates without any variables
+    try:
+        return expr.eval(Env.Bindings(), WDL.StdLib.Base("1.0")).json
+    except (Error.RuntimeError, KeyError, NotImplementedError):
+        return None
+
+
+def decl_type(decl: Tree.Decl) -> Type.Base:
+    """Return the type a value for decl may have: optional when the declaration has a default."""
+    return decl.type.copy(optional=True) if decl.expr is not None else decl.type

@@ -1,0 +1,206 @@
+"""A run's workflow state: miniwdl's state machines, stepped in batches and saved between batches."""
+import dataclasses
+import os
+import pickle
+from typing import Callable, Iterable
+
+import WDL
+from WDL import Error, Tree
+from WDL.runtime._stdlib import WorkflowStdLib
+from WDL.runtime._workflow_state import StateMachine
+
+from .config import LOGGER_NAME, call_cache, is_uri, miniwdl_config
+from .documents import Document
+from .errors import EvalError
+
+# Bump when the pickled layout changes; a saved state of another format cannot be resumed.
+STATE_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskCall:
+    """One task to run: what the scheduler stores as a call row and a backend runs."""
+
+    id: str  # unique in the run and deterministic: "call-hello-2", "call-sub/call-inner-2"
+    fqn: str  # Cromwell's name: "<workflow name>.<call name>", the workflow being the one the call is in
+    name: str  # the call name ("hello", or its alias)
+    shard_index: int  # -1 unless scattered; the innermost scatter index within the call's own workflow
+    task: str  # reference for prepare/collect: import namespaces then task name ("lib.hello")
+    inputs: dict  # the call's input values as JSON, keyed by input name
+
+
+class EngineState:
+    """The saved state of one run; advance() feeds it finished calls and returns the new ones."""
+
+    def __init__(self, doc: Document, data: dict, localize: Callable[[str], str] | None) -> None:
+        self._doc = doc
+        # "" is the run's own workflow; a subworkflow's machine is keyed by its call's id path
+        self._machines: dict[str, StateMachine] = data["machines"]
+        self._namespaces: dict[str, list[str]] = data["namespaces"]
+        self._task: dict | None = data["task"]  # a task-only document's single call
+        self._outputs: dict | None = data["outputs"]
+        self._localize = localize
+        self._stdlibs: dict[str, WorkflowStdLib] = {}
+
+    @classmethod
+    def start(cls, doc: Document, inputs: dict, *, run_dir: str,
+              localize: Callable[[str], str] | None = None) -> "EngineState":
+        """Start a run of doc on inputs JSON; run_dir receives files that workflow expressions write."""
+        values = doc.input_values(inputs)
+        data = {"machines": {}, "namespaces": {}, "task": None, "outputs": None}
+        if doc.is_task:
+            data["task"] = {"inputs": WDL.values_to_json(values), "issued": False}
+        else:
+            data["machines"][""] = StateMachine(LOGGER_NAME, run_dir, doc.executable, values)
+            data["namespaces"][""] = []
+        return cls(doc, data, localize)
+
+    @classmethod
+    def loads(cls, doc: Document, data: bytes, *,
+              localize: Callable[[str], str] | None = None) -> "EngineState":
+        """Resume a state saved by dumps(); doc must be the same WDL it was started with."""
+        saved = pickle.loads(data)  # trusted: written by dumps() into the run's own row
+        if saved.get("format") != STATE_FORMAT:
+            raise ValueError(f"saved engine state has format {saved.get('format')}, expected {STATE_FORMAT}")
+        return cls(doc, saved, localize)
+
+    def dumps(self) -> bytes:
+        """Serialise the state; call once per batch of finished calls, not once per call."""
+        for machine in self._machines.values():
+            machine.logger  # noqa: B018 -- an unpickled machine needs its logger back before it can be pickled again
+        return pickle.dumps({"format": STATE_FORMAT, "machines": self._machines, "namespaces": self._namespaces,
+                             "task": self._task, "outputs": self._outputs}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @property
+    def done(self) -> bool:
+        return self._outputs is not None
+
+    @property
+    def outputs(self) -> dict:
+        """Return the run's outputs in Cromwell form, {"wf.out": value}, once done."""
+        if self._outputs is None:
+            raise ValueError("the run has not finished")
+        return self._outputs
+
+    def advance(self, finished: Iterable[tuple[str, dict]] = ()) -> list[TaskCall]:
+        """Feed finished calls (id, outputs JSON) and return the task calls that became ready."""
+        for call_id, outputs in finished:
+            self._finish(call_id, outputs)
+        if self._task is not None:
+            return self._advance_task()
+        calls = self._step()
+        top = self._machines[""]
+        if self._outputs is None and top.outputs is not None:
+            self._outputs = WDL.values_to_json(top.outputs, namespace=self._doc.name)
+        return calls
+
+    def _advance_task(self) -> list[TaskCall]:
+        if self._task["issued"]:
+            return []
+        self._task["issued"] = True
+        name = self._doc.name
+        return [TaskCall(id=f"call-{name}", fqn=name, name=name, shard_index=-1, task=name,
+                         inputs=self._task["inputs"])]
+
+    def _finish(self, call_id: str, outputs: dict) -> None:
+        if self._task is not None:
+            if call_id != f"call-{self._doc.name}":
+                raise ValueError(f"unknown call {call_id}")
+            if self._outputs is None:
+                task = self._doc.executable
+                values = WDL.values_from_json(outputs, task.effective_outputs, task.effective_outputs)
+                self._outputs = WDL.values_to_json(values, namespace=self._doc.name)
+            return
+        if self._is_finished(call_id):
+            return  # a call may be delivered twice
+        key, _, job_id = call_id.rpartition("/")
+        machine = self._machines.get(key)
+        if machine is None or job_id not in machine.running:
+            raise ValueError(f"unknown call {call_id}")
+        callee = machine.jobs[job_id].node.callee
+        if not isinstance(callee, Tree.Task):
+            raise ValueError(f"{call_id} is a subworkflow call: the engine finishes it itself")
+        machine.call_finished(job_id, WDL.values_from_json(outputs, callee.effective_outputs,
+                                                           callee.effective_outputs))
+
+    def _is_finished(self, call_id: str) -> bool:
+        key, _, job_id = call_id.rpartition("/")
+        machine = self._machines.get(key)
+        if machine is not None:
+            return job_id in machine.finished
+        # a finished subworkflow's machine is dropped once its parent has its outputs
+        return bool(key) and self._is_finished(key)
+
+    def _step(self) -> list[TaskCall]:
+        calls = []
+        pending = sorted(self._machines, reverse=True)
+        while pending:
+            key = pending.pop()
+            machine = self._machines.get(key)
+            if machine is None:
+                continue
+            while (instructions := self._step_machine(key, machine)) is not None:
+                if isinstance(instructions.callee, Tree.Task):
+                    calls.append(self._task_call(key, machine, instructions))
+                else:
+                    pending.append(self._start_subworkflow(key, machine, instructions))
+            if key and machine.outputs is not None:
+                parent_key, _, job_id = key.rpartition("/")
+                self._machines[parent_key].call_finished(job_id, machine.outputs)
+                del self._machines[key], self._namespaces[key]
+                self._stdlibs.pop(key, None)
+                pending.append(parent_key)
+        return calls
+
+    def _step_machine(self, key: str, machine: StateMachine) -> StateMachine.CallInstructions | None:
+        try:
+            return machine.step(miniwdl_config(), self._stdlib(key, machine))
+        except Error.RuntimeError as exn:
+            job = getattr(exn, "job_id", "")
+            pos = getattr(exn, "pos", None)
+            raise EvalError(str(exn), where=f"{key}/{job}" if key else job,
+                            uri=os.path.basename(pos.uri) if pos else None,
+                            line=pos.line if pos else None, column=pos.column if pos else None) from exn
+
+    def _stdlib(self, key: str, machine: StateMachine) -> WorkflowStdLib:
+        # the stdlib holds the machine, so it is rebuilt for every machine after every load
+        if key not in self._stdlibs:
+            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize)
+        return self._stdlibs[key]
+
+    def _task_call(self, key: str, machine: StateMachine, instructions) -> TaskCall:
+        job = machine.jobs[instructions.id]
+        call = job.node
+        # the scatter stack holds zero-padded indices ("07"): scatter tags are off in the config
+        shard_index = int(job.scatter_stack[-1][0]) if job.scatter_stack else -1
+        return TaskCall(
+            id=f"{key}/{instructions.id}" if key else instructions.id,
+            fqn=f"{machine.workflow.name}.{call.name}",
+            name=call.name,
+            shard_index=shard_index,
+            task=".".join(self._namespaces[key] + call.callee_id),
+            inputs=WDL.values_to_json(instructions.inputs),
+        )
+
+    def _start_subworkflow(self, key: str, machine: StateMachine, instructions) -> str:
+        call = machine.jobs[instructions.id].node
+        child_key = f"{key}/{instructions.id}" if key else instructions.id
+        self._namespaces[child_key] = self._namespaces[key] + call.callee_id[:-1]
+        self._machines[child_key] = StateMachine(LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
+                                                 instructions.callee, instructions.inputs)
+        return child_key
+
+
+class _WorkflowStdLib(WorkflowStdLib):
+    """miniwdl's workflow stdlib, reading remote files (s3://...) through the caller's localize."""
+
+    def __init__(self, machine: StateMachine, localize: Callable[[str], str] | None) -> None:
+        super().__init__(miniwdl_config(), machine.workflow.effective_wdl_version, machine, call_cache())
+        self._localize = localize
+
+    def _devirtualize_filename(self, filename: str) -> str:
+        if is_uri(filename):
+            if self._localize is None:
+                raise OSError(f"cannot read {filename}: this engine was given no way to fetch remote files")
+            return self._localize(filename)
+        return super()._devirtualize_filename(filename)

@@ -1,0 +1,185 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from teams.models import Project, Team
+
+
+class Workflow(models.Model):
+    """A named WDL workflow in a project; may narrow the project's prefix and role."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="workflows")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50)
+    description = models.TextField(blank=True)
+    script_prefix = models.CharField(max_length=512, blank=True)
+    job_role_arn = models.CharField("job role ARN", max_length=2048, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "slug"], name="workflow_unique_project_slug")]
+        ordering = ["project__team__name", "project__name", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _version_upload_to(version: "WorkflowVersion", filename: str) -> str:
+    return f"workflows/{version.workflow_id}/{version.sha256}/{filename}"
+
+
+class WorkflowVersion(models.Model):
+    """An immutable WDL source (and its imports zip), typechecked by miniwdl on upload."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="Of the source and the imports zip together.")
+    source = models.FileField(upload_to=_version_upload_to, max_length=500)
+    imports = models.FileField(upload_to=_version_upload_to, max_length=500, blank=True)
+    wdl_name = models.CharField("name in the WDL", max_length=200)
+    wdl_version = models.CharField(max_length=20)
+    inputs_spec = models.JSONField(default=list, help_text="The WDL's inputs as miniwdl reads them.")
+    outputs_spec = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="version_unique_number"),
+            models.UniqueConstraint(fields=["workflow", "sha256"], name="version_unique_sha256"),
+        ]
+        ordering = ["workflow", "-number"]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name} v{self.number}"
+
+
+class Run(models.Model):
+    """One submission of a workflow version; the prefix, role and backend are resolved once, here."""
+
+    class Status(models.TextChoices):  # Cromwell's names
+        SUBMITTED = "Submitted"
+        ON_HOLD = "On Hold"
+        RUNNING = "Running"
+        ABORTING = "Aborting"
+        ABORTED = "Aborted"
+        SUCCEEDED = "Succeeded"
+        FAILED = "Failed"
+
+    TERMINAL = (Status.ABORTED, Status.SUCCEEDED, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="runs")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="runs")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="runs")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    script_prefix = models.CharField(max_length=1024)
+    job_role_arn = models.CharField("job role ARN", max_length=2048, blank=True)
+    backend = models.CharField(max_length=100, help_text="The config's backend provider name.")
+    root = models.CharField(max_length=1024, help_text="The run's directory under the provider's root.")
+    engine_state = models.BinaryField(null=True, blank=True, editable=False)
+    outputs = models.JSONField(null=True, blank=True)
+    failures = models.JSONField(default=list, blank=True)
+    relaunch_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="relaunches")
+    submitted = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted"]
+        indexes = [models.Index(fields=["team", "-submitted"], name="run_team_submitted")]
+
+    def __str__(self) -> str:
+        return f"{self.version.wdl_name} {self.id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status not in self.TERMINAL
+
+
+class Call(models.Model):
+    """One attempt of one task call (one shard of a scatter) and the backend job that runs it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a slot"
+        SUBMITTING = "submitting", "Submitting"
+        SUBMITTED = "submitted", "Queued on the backend"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        RETRIED = "retried", "Failed, retried"
+        ABORTED = "aborted", "Aborted"
+
+    ACTIVE = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
+    LIVE = (Status.QUEUED, *ACTIVE)
+    DONE = (Status.SUCCEEDED, Status.FAILED, Status.RETRIED, Status.ABORTED)
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="calls")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    call_id = models.CharField(max_length=500, help_text="The engine's id of the call, stable across attempts.")
+    fqn = models.CharField("fully qualified name", max_length=500)
+    task = models.CharField(max_length=500, help_text="Where the engine finds the task.")
+    shard_index = models.IntegerField(default=-1)
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    backend = models.CharField(max_length=100)
+    fed = models.BooleanField(default=False, help_text="Its outputs have been given to the engine.")
+    backend_job_id = models.CharField(max_length=1024, blank=True)
+    call_dir = models.CharField(max_length=1024, blank=True)
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(null=True, blank=True)
+    runtime = models.JSONField(default=dict, blank=True)
+    command = models.TextField(blank=True)
+    script_key = models.CharField(max_length=1024, blank=True)
+    return_code = models.IntegerField(null=True, blank=True)
+    failure = models.TextField(blank=True)
+    queued = models.DateTimeField(auto_now_add=True)
+    claimed = models.DateTimeField(null=True, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "fqn", "shard_index", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "call_id", "attempt"], name="call_unique_attempt"),
+        ]
+        indexes = [
+            models.Index(fields=["team", "status"], name="call_team_status"),
+            models.Index(fields=["status", "run"], name="call_status_run"),
+        ]
+
+    def __str__(self) -> str:
+        shard = f"[{self.shard_index}]" if self.shard_index >= 0 else ""
+        return f"{self.fqn}{shard} attempt {self.attempt}"
+
+    @property
+    def stdout(self) -> str:
+        return f"{self.call_dir}/execution/stdout" if self.call_dir else ""
+
+    @property
+    def stderr(self) -> str:
+        return f"{self.call_dir}/execution/stderr" if self.call_dir else ""
+
+
+class Script(models.Model):
+    """A script written under a run's prefix, kept until cleanup deletes it."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scripts")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    bucket = models.CharField(max_length=255, blank=True, help_text="Empty: Batchsite's own file storage.")
+    key = models.CharField(max_length=1024)
+    size = models.PositiveBigIntegerField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "bucket", "key"], name="script_unique_per_run")]
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" if self.bucket else self.key

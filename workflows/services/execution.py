@@ -1,0 +1,380 @@
+"""Stepping runs, dispatching calls under the caps, and taking in what the backends report.
+
+Every function here is safe to run twice and in several workers at once: rows are claimed
+with conditional updates or under row locks, and nothing is sent to a backend inside a
+transaction.
+"""
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from teams.models import Project, Team
+from workflows import engine
+from workflows.backends import JobSpec, JobState, backend_for, provider_for
+from workflows.models import Call, Run, Script
+from workflows.services.versions import document_for
+
+log = logging.getLogger(__name__)
+
+ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
+ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError)
+
+
+def _submit_timeout() -> timedelta:
+    return timedelta(seconds=getattr(settings, "BATCHSITE_SUBMIT_TIMEOUT", 120))
+
+
+# ---- advance: the only place that steps a workflow --------------------------------------
+
+def run_advance(*, run_id) -> None:
+    """Feed the engine every call that finished since last time, save it once, queue new calls."""
+    new_calls = False
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("version").filter(pk=run_id).first()
+        if run is None or run.status not in ADVANCEABLE:
+            return
+        calls = Call.objects.filter(run=run)
+        failed = list(calls.filter(status=Call.Status.FAILED).order_by("ended")[:20])
+        if failed or run.failures:
+            _run_fail(run, failed, message="" if failed else run.failures[0]["message"])
+            return
+        finished = list(calls.filter(status=Call.Status.SUCCEEDED, fed=False).values_list("pk", "call_id", "outputs"))
+        doc = document_for(run.version)
+        if run.engine_state is None:
+            state = engine.EngineState.start(doc, run.inputs, run_dir=run.root)
+        else:
+            state = engine.EngineState.loads(doc, bytes(run.engine_state))
+        try:
+            task_calls = state.advance((call_id, outputs) for _, call_id, outputs in finished)
+        except ENGINE_ERRORS as exc:
+            _run_fail(run, [], message=str(exc))
+            return
+        Call.objects.bulk_create(
+            [Call(run=run, team_id=run.team_id, project_id=run.project_id, backend=run.backend,
+                  call_id=c.id, fqn=c.fqn, task=c.task, shard_index=c.shard_index, inputs=c.inputs,
+                  call_dir=call_dir(run.root, c.id, 1))
+             for c in task_calls],
+            ignore_conflicts=True, batch_size=1000,
+        )
+        new_calls = bool(task_calls)
+        if finished:
+            Call.objects.filter(pk__in=[pk for pk, _, _ in finished]).update(fed=True)
+        run.engine_state = state.dumps()
+        fields = ["engine_state"]
+        if run.status == Run.Status.SUBMITTED:
+            run.status, run.started = Run.Status.RUNNING, timezone.now()
+            fields += ["status", "started"]
+        if state.done:
+            run.status, run.outputs, run.ended = Run.Status.SUCCEEDED, state.outputs, timezone.now()
+            fields += ["status", "outputs", "ended"]
+        run.save(update_fields=fields)
+        if new_calls:
+            _enqueue_dispatch(run.team_id)
+
+
+def _run_fail(run: Run, failed: list[Call], message: str = "") -> None:
+    """Stop new calls of a failing run; it ends Failed once its active calls are done (NoNewCalls)."""
+    Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED, ended=timezone.now())
+    failures = [{"message": message, "causedBy": []}] if message else [
+        {"message": f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''} failed: {c.failure}",
+         "causedBy": []} for c in failed
+    ]
+    run.failures = failures
+    fields = ["failures"]
+    if not Call.objects.filter(run=run, status__in=Call.ACTIVE).exists():
+        run.status, run.ended = Run.Status.FAILED, timezone.now()
+        fields += ["status", "ended"]
+    run.save(update_fields=fields)
+
+
+def call_dir(run_root: str, call_id: str, attempt: int) -> str:
+    """Lay a call attempt out as Cromwell does: call-<name>/shard-<i>/attempt-<n>."""
+    parts = [run_root]
+    for segment in call_id.split("/"):  # "call-<name>[-<shard>...]", one per (sub)workflow level
+        name, *shards = segment.removeprefix("call-").split("-")
+        parts.append(f"call-{name}")
+        parts.extend(f"shard-{shard}" for shard in shards)
+    parts.append(f"attempt-{attempt}")
+    return str(PurePosixPath(*parts))
+
+
+# ---- dispatch: claim queued calls under the caps, then submit outside the transaction ----
+
+def _enqueue_dispatch(team_id: int) -> None:
+    from workflows.tasks import dispatch_team
+
+    dispatch_team.delay_on_commit(team_id)
+
+
+def _lock_provider(name: str) -> None:
+    # The provider's concurrent-job-limit spans teams: serialise claims per provider.
+    # (SQLite's IMMEDIATE transactions already serialise every writer.)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"batchsite-provider:{name}"])
+
+
+def _claim(team_id: int) -> list[Call]:
+    """Mark as many of the team's oldest queued calls SUBMITTING as every cap allows."""
+    with transaction.atomic():
+        backends = list(Call.objects.filter(team_id=team_id, status=Call.Status.QUEUED)
+                        .values_list("backend", flat=True).distinct())
+        for name in sorted(backends):
+            _lock_provider(name)
+        team = Team.objects.select_for_update().filter(pk=team_id).first()
+        if team is None:
+            return []
+        free = team.max_running_jobs - Call.objects.filter(team=team, status__in=Call.ACTIVE).count()
+        if free <= 0 or not backends:
+            return []
+        project_free = {
+            p.pk: p.max_running_jobs - p.active
+            for p in Project.objects.filter(team=team, max_running_jobs__isnull=False).annotate(
+                active=Count("runs__calls", filter=Q(runs__calls__status__in=Call.ACTIVE)))
+        }
+        backend_free = {}
+        for name in backends:
+            limit = provider_for(name).concurrent_job_limit
+            if limit is not None:
+                backend_free[name] = limit - Call.objects.filter(backend=name, status__in=Call.ACTIVE).count()
+        chosen = []
+        candidates = (Call.objects.filter(team=team, status=Call.Status.QUEUED, run__status__in=ADVANCEABLE)
+                      .order_by("run__submitted", "pk").values_list("pk", "project_id", "backend"))
+        for pk, project_id, backend in candidates[: free + 10_000]:
+            if len(chosen) >= free:
+                break
+            if project_free.get(project_id, 1) <= 0 or backend_free.get(backend, 1) <= 0:
+                continue
+            chosen.append(pk)
+            if project_id in project_free:
+                project_free[project_id] -= 1
+            if backend in backend_free:
+                backend_free[backend] -= 1
+        if not chosen:
+            return []
+        Call.objects.filter(pk__in=chosen, status=Call.Status.QUEUED).update(
+            status=Call.Status.SUBMITTING, claimed=timezone.now()
+        )
+        return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING)
+                    .select_related("run__version"))
+
+
+def job_spec(call: Call) -> JobSpec:
+    """Evaluate a call's command and runtime with the engine and describe the job to run."""
+    run = call.run
+    doc = document_for(run.version)
+    prepared = engine.prepare(doc, call.task, call.inputs, work_dir=f"{call.call_dir}/execution")
+    call.command, call.runtime = prepared.command, prepared.runtime
+    return JobSpec(
+        name=job_name(call), call_dir=call.call_dir, command=prepared.command, runtime=prepared.runtime,
+        script_prefix=run.script_prefix, job_role_arn=run.job_role_arn,
+        tags={"batchsite:run": str(run.pk), "batchsite:call": f"{call.call_id}#{call.attempt}",
+              "batchsite:team": str(call.team_id)},
+    )
+
+
+def job_name(call: Call) -> str:
+    """Return the deterministic job name of a call attempt (found again after a lost reply)."""
+    return f"bs-{call.run_id.hex[:12]}-{call.pk}-a{call.attempt}"
+
+
+def team_dispatch(*, team_id: int) -> int:
+    """Submit the team's queued calls that fit under its caps; return how many went out."""
+    claimed = _claim(team_id)
+    by_backend: dict[str, list[tuple[Call, JobSpec]]] = defaultdict(list)
+    for call in claimed:
+        try:
+            by_backend[call.backend].append((call, job_spec(call)))
+        except ENGINE_ERRORS as exc:
+            _finish_failed(call, f"could not evaluate the task: {exc}", rc=None)
+    for name, pairs in by_backend.items():
+        submitted = backend_for(name).submit([spec for _, spec in pairs])
+        _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)])
+    if claimed:
+        _after_changes({c.run_id for c in claimed}, {team_id})
+    return len(claimed)
+
+
+def _record_submitted(pairs) -> None:
+    now = timezone.now()
+    aborted = []
+    with transaction.atomic():
+        for call, sub in pairs:
+            updated = Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
+                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, command=call.command,
+                runtime=call.runtime, script_key=sub.script_key,
+            )
+            if not updated:
+                aborted.append(sub.handle)
+        Script.objects.bulk_create(
+            [Script(run_id=call.run_id, team_id=call.team_id, bucket=sub.script_bucket, key=sub.script_key,
+                    size=sub.script_size, created=now) for call, sub in pairs],
+            ignore_conflicts=True,
+        )
+    if aborted and pairs:
+        backend_for(pairs[0][0].backend).terminate(aborted)
+
+
+# ---- poll: one batched status query per backend per cycle -----------------------------
+
+def backends_poll() -> int:
+    """Ask every backend about its active calls and take in those that changed; return how many ended."""
+    ended = 0
+    names = Call.objects.filter(status__in=Call.ACTIVE).values_list("backend", flat=True).distinct()
+    for name in list(names):
+        ended += _poll_backend(name)
+    return ended
+
+
+def _poll_backend(name: str) -> int:
+    backend = backend_for(name)
+    calls = list(Call.objects.filter(backend=name, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING))
+                 .select_related("run__version"))
+    states = backend.poll([c.backend_job_id for c in calls]) if calls else {}
+    now = timezone.now()
+    started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
+               and states[c.backend_job_id].status in (JobState.RUNNING, JobState.DONE)]
+    if started:
+        Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
+    done = [(c, states[c.backend_job_id]) for c in calls if states[c.backend_job_id].status == JobState.DONE]
+    for call, state in done:
+        call_finish(call=call, state=state)
+    _reconcile_submitting(name)
+    if done:
+        _after_changes({c.run_id for c, _ in done}, {c.team_id for c, _ in done})
+    return len(done)
+
+
+def _reconcile_submitting(name: str) -> None:
+    """Resolve calls stuck in SUBMITTING: adopt the job a lost reply started, else queue again."""
+    stale = list(Call.objects.filter(backend=name, status=Call.Status.SUBMITTING,
+                                     claimed__lt=timezone.now() - _submit_timeout()).select_related("run__version"))
+    if not stale:
+        return
+    specs = {job_name(c): c for c in stale}
+    found = backend_for(name).find([JobSpec(name=n, call_dir=c.call_dir, command="") for n, c in specs.items()])
+    for name_, call in specs.items():
+        if name_ in found:
+            Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
+                status=Call.Status.SUBMITTED, backend_job_id=found[name_])
+        else:
+            Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
+                status=Call.Status.QUEUED, claimed=None)
+    _after_changes({c.run_id for c in stale}, {c.team_id for c in stale})
+
+
+def call_finish(*, call: Call, state: JobState) -> None:
+    """Record a finished job: collect outputs on success, else fail or retry the call."""
+    runtime = call.runtime or {}
+    if state.rc is None:
+        _finish_failed(call, state.reason or "the job ended without a return code", rc=None)
+        return
+    backend = backend_for(call.backend)
+    execution = f"{call.call_dir}/execution"
+    if not _rc_ok(state.rc, runtime.get("continueOnReturnCode", 0)):
+        reason = f"the command exited with return code {state.rc}"
+        _finish_failed(call, _with_stderr_tail(reason, backend, call), rc=state.rc)
+        return
+    if runtime.get("failOnStderr") and backend.read_log("", call.call_dir, "stderr", 0)[0].strip():
+        _finish_failed(call, _with_stderr_tail("failOnStderr is set and the command wrote to stderr", backend, call),
+                       rc=state.rc)
+        return
+    try:
+        outputs = engine.collect(document_for(call.run.version), call.task, call.inputs, work_dir=execution,
+                                 stdout=f"{execution}/stdout", stderr=f"{execution}/stderr")
+    except ENGINE_ERRORS as exc:
+        _finish_failed(call, f"could not collect outputs: {exc}", rc=state.rc)
+        return
+    Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
+        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
+
+
+def _rc_ok(rc: int, allowed) -> bool:
+    if allowed is True:
+        return True
+    if allowed is False or allowed is None:
+        allowed = [0]
+    if isinstance(allowed, int):
+        allowed = [allowed] if allowed != 0 else [0]
+    return rc in allowed
+
+
+def _with_stderr_tail(reason: str, backend, call: Call) -> str:
+    text, _ = backend.read_log("", call.call_dir, "stderr", 0)
+    tail = "\n".join(text.rstrip().splitlines()[-20:])
+    return f"{reason}\n{tail}" if tail else reason
+
+
+def _finish_failed(call: Call, reason: str, *, rc: int | None) -> None:
+    """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good."""
+    retries = int((call.runtime or {}).get("maxRetries", 0) or 0)
+    now = timezone.now()
+    with transaction.atomic():
+        if call.attempt <= retries:
+            updated = Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
+                status=Call.Status.RETRIED, return_code=rc, failure=reason, ended=now)
+            if updated:
+                attempt = call.attempt + 1
+                Call.objects.bulk_create([Call(
+                    run_id=call.run_id, team_id=call.team_id, project_id=call.project_id, backend=call.backend,
+                    call_id=call.call_id, fqn=call.fqn, task=call.task, shard_index=call.shard_index,
+                    attempt=attempt, inputs=call.inputs, call_dir=call_dir(call.run.root, call.call_id, attempt),
+                )], ignore_conflicts=True)
+        else:
+            Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
+                status=Call.Status.FAILED, return_code=rc, failure=reason, ended=now)
+
+
+def _after_changes(run_ids, team_ids) -> None:
+    """Step the runs whose calls changed and refill the teams' freed slots right away."""
+    from workflows.tasks import advance_run, dispatch_team
+
+    for run_id in run_ids:
+        advance_run.delay(str(run_id))
+    for team_id in team_ids:
+        dispatch_team.delay(team_id)
+
+
+# ---- abort ---------------------------------------------------------------------------
+
+def run_abort_finish(*, run_id) -> None:
+    """Terminate every active job of an aborting run; end it Aborted once none is in flight."""
+    run = Run.objects.filter(pk=run_id, status=Run.Status.ABORTING).first()
+    if run is None:
+        return
+    Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED, ended=timezone.now())
+    active = list(Call.objects.filter(run=run, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING)))
+    by_backend = defaultdict(list)
+    for call in active:
+        by_backend[call.backend].append(call.backend_job_id)
+    for name, handles in by_backend.items():
+        backend_for(name).terminate(handles)
+    Call.objects.filter(pk__in=[c.pk for c in active]).update(status=Call.Status.ABORTED, ended=timezone.now())
+    with transaction.atomic():
+        if not Call.objects.filter(run=run, status=Call.Status.SUBMITTING).exists():
+            Run.objects.filter(pk=run.pk, status=Run.Status.ABORTING).update(
+                status=Run.Status.ABORTED, ended=timezone.now())
+    _enqueue_dispatch(run.team_id)
+
+
+# ---- the beat's safety net -----------------------------------------------------------
+
+def tick() -> None:
+    """Poll, then step runs and dispatch teams that a lost message may have left waiting."""
+    backends_poll()
+    for run_id in Run.objects.filter(status=Run.Status.ABORTING).values_list("pk", flat=True):
+        run_abort_finish(run_id=run_id)
+    stalled = Run.objects.filter(status__in=ADVANCEABLE).filter(
+        Q(engine_state__isnull=True) | Q(calls__status=Call.Status.SUCCEEDED, calls__fed=False)
+        | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
+    ).values_list("pk", flat=True).distinct()
+    for run_id in list(stalled):
+        run_advance(run_id=run_id)
+    for team_id in list(Call.objects.filter(status=Call.Status.QUEUED).values_list("team_id", flat=True).distinct()):
+        team_dispatch(team_id=team_id)

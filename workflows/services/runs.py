@@ -1,0 +1,131 @@
+"""Submitting, holding and aborting runs."""
+import json
+from pathlib import PurePosixPath
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from batchsite.config import ConfigError
+from teams.services import target_resolve
+from workflows import engine
+from workflows.backends import local_root, provider_for
+from workflows.models import Call, Run, WorkflowVersion
+from workflows.services.versions import document_for
+
+
+def json_object(value, *, field: str, what: str) -> dict:
+    """Parse a JSON object given as text or as a dict; a problem names the field and position."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError({field: f"{what} is not UTF-8 text"}) from None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError({field: f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}) from None
+    if not isinstance(value, dict):
+        raise ValidationError({field: f"{what} must be a JSON object ({{...}}), not {type(value).__name__}"})
+    return value
+
+
+def labels_check(labels: dict) -> dict:
+    """Check Cromwell labels: string keys (1-255 chars) and string values (at most 255)."""
+    for key, value in labels.items():
+        if not key or len(key) > 255:
+            raise ValidationError({"labels": f"label key {key!r} must be 1 to 255 characters"})
+        if not isinstance(value, str) or len(value) > 255:
+            raise ValidationError({"labels": f"label {key!r} must have a string value of at most 255 characters"})
+    return labels
+
+
+def run_root(*, provider, wdl_name: str, run_id) -> str:
+    """Return where a run's call directories go: <root>/<workflow name>/<run id>."""
+    if provider.kind == "local":
+        return str(PurePosixPath(local_root(provider)) / wdl_name / str(run_id))
+    return f"{provider.root.rstrip('/')}/{wdl_name}/{run_id}"
+
+
+def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
+               on_hold: bool = False, relaunch_of: Run | None = None) -> Run:
+    """Validate inputs and options, resolve prefix, role and backend, and start a run."""
+    inputs = json_object(inputs, field="inputs", what="the inputs")
+    options = json_object(options, field="options", what="the options")
+    labels = labels_check(json_object(labels, field="labels", what="the labels"))
+    workflow = version.workflow
+    project = workflow.project
+    team = project.team
+    doc = document_for(version)
+    try:
+        inputs = doc.check_inputs(inputs)
+    except engine.InputError as exc:
+        raise ValidationError({"inputs": str(exc)}) from None
+    target = target_resolve(team=team, project=project, workflow=workflow, options=options)
+    backend_name = options.get("backend") or None
+    if backend_name is not None and not isinstance(backend_name, str):
+        raise ValidationError({"backend": "the backend option must be a provider name"})
+    try:
+        provider = provider_for(backend_name)
+    except ConfigError as exc:
+        raise ValidationError({"backend": str(exc)}) from None
+    if team.max_queued_jobs is not None:
+        waiting = Call.objects.filter(team=team, status=Call.Status.QUEUED).count()
+        if waiting >= team.max_queued_jobs:
+            raise ValidationError({"__all__": f"team {team.slug} already has {waiting} calls waiting "
+                                              f"(its limit is {team.max_queued_jobs}); try again later"})
+    run = Run(
+        version=version, team=team, project=project, submitted_by=user, inputs=inputs, options=options,
+        labels=labels, script_prefix=target.script_prefix, job_role_arn=target.job_role_arn,
+        backend=provider.name, relaunch_of=relaunch_of,
+        status=Run.Status.ON_HOLD if on_hold else Run.Status.SUBMITTED,
+    )
+    run.root = run_root(provider=provider, wdl_name=doc.name, run_id=run.id)
+    with transaction.atomic():
+        run.save()
+        if not on_hold:
+            _enqueue_advance(run.pk)
+    return run
+
+
+def _enqueue_advance(run_id) -> None:
+    from workflows.tasks import advance_run
+
+    advance_run.delay_on_commit(str(run_id))
+
+
+def run_release_hold(*, run: Run) -> bool:
+    """Let a run that was submitted on hold start; False if it was not on hold."""
+    with transaction.atomic():
+        released = Run.objects.filter(pk=run.pk, status=Run.Status.ON_HOLD).update(status=Run.Status.SUBMITTED)
+        if released:
+            _enqueue_advance(run.pk)
+    return bool(released)
+
+
+def run_abort(*, run: Run) -> bool:
+    """Stop a run: nothing queued starts, every active job is terminated; False if it had ended."""
+    from workflows.tasks import abort_run
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if not run.is_active:
+            return False
+        if run.status == Run.Status.ON_HOLD:
+            Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTED, ended=timezone.now())
+            return True
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTING)
+        Call.objects.filter(run=run, status=Call.Status.QUEUED).update(
+            status=Call.Status.ABORTED, ended=timezone.now()
+        )
+        abort_run.delay_on_commit(str(run.pk))
+    return True
+
+
+def run_relaunch(*, run: Run, user) -> Run:
+    """Submit a run again with the same version, inputs, options and labels."""
+    return run_submit(version=run.version, user=user, inputs=run.inputs, options=run.options,
+                      labels=run.labels, relaunch_of=run)

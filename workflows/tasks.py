@@ -1,0 +1,35 @@
+"""Celery tasks: thin, named, safe to repeat; the work is in workflows.services."""
+from celery import shared_task
+
+from workflows.backends import TransientBackendError
+
+RETRYING = dict(acks_late=True, ignore_result=True, autoretry_for=(TransientBackendError,),
+                retry_backoff=True, retry_backoff_max=60, max_retries=8)
+
+
+@shared_task(name="workflows.advance_run", **RETRYING)
+def advance_run(run_id: str) -> None:
+    from workflows.services import run_advance
+
+    run_advance(run_id=run_id)
+
+
+@shared_task(name="workflows.dispatch_team", **RETRYING)
+def dispatch_team(team_id: int) -> None:
+    from workflows.services import team_dispatch
+
+    team_dispatch(team_id=team_id)
+
+
+@shared_task(name="workflows.abort_run", **RETRYING)
+def abort_run(run_id: str) -> None:
+    from workflows.services import run_abort_finish
+
+    run_abort_finish(run_id=run_id)
+
+
+@shared_task(name="workflows.tick", acks_late=True, ignore_result=True, expires=30)
+def tick() -> None:
+    from workflows.services import tick as tick_
+
+    tick_()
