@@ -127,6 +127,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # A message a killed worker held comes back after this; every task is safe to run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 else:
     _queue_dir = VAR_DIR / "celery-queue"
     _queue_dir.mkdir(parents=True, exist_ok=True)
@@ -135,6 +137,7 @@ else:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -148,8 +151,19 @@ CELERY_BEAT_SCHEDULE = {
     # Polls the backends and restarts anything a lost message left waiting.
     "tick": {"task": "workflows.tick", "schedule": float(os.environ.get("BATCHSITE_TICK_SECONDS", "3"))},
 }
+# How soon after a change a backend is polled again while it has active jobs.
+BATCHSITE_POLL_SECONDS = {"local": float(os.environ.get("BATCHSITE_LOCAL_POLL_SECONDS", "0.1")), "aws_batch": 5.0}
 # A call claimed for submission longer than this is looked up on its backend by name.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
+
+# Shared by web and workers through Redis; each process on its own without it.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "batchsite"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # The Cromwell-style HOCON file; without one, a built-in Local backend is used.
 BATCHSITE_CONFIG = os.environ.get("BATCHSITE_CONFIG", "")

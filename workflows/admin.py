@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Workflow, WorkflowVersion
+from workflows.models import Call, Run, Script, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -28,6 +28,61 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
     list_filter = ["wdl_version", "workflow__project__team"]
     search_fields = ["workflow__name", "wdl_name", "sha256"]
     readonly_fields = [f.name for f in WorkflowVersion._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class CallInline(admin.TabularInline):
+    model = Call
+    extra = 0
+    can_delete = False
+    fields = ["fqn", "shard_index", "attempt", "status", "backend_job_id", "return_code", "started", "ended"]
+    readonly_fields = fields
+    show_change_link = True
+    max_num = 0
+
+    def get_queryset(self, request):
+        # A 10,000-shard run must not render 10,000 rows here: show the latest 100.
+        ids = super().get_queryset(request).order_by("-pk").values("pk")[:100]
+        return super().get_queryset(request).filter(pk__in=ids)
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "version", "team", "project", "submitted_by", "status", "backend", "submitted", "ended"]
+    list_filter = ["status", "backend", "team"]
+    search_fields = ["id", "version__workflow__name", "submitted_by__username", "script_prefix", "job_role_arn"]
+    date_hierarchy = "submitted"
+    exclude = ["engine_state"]
+    readonly_fields = ["id", "version", "team", "project", "submitted_by", "status", "inputs", "options", "labels",
+                       "script_prefix", "job_role_arn", "backend", "root", "outputs", "failures", "relaunch_of",
+                       "submitted", "started", "ended"]
+    inlines = [CallInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = ["fqn", "shard_index", "attempt", "status", "team", "backend", "backend_job_id", "return_code", "started", "ended"]
+    list_filter = ["status", "backend", "team"]
+    search_fields = ["fqn", "backend_job_id", "run__id"]
+    readonly_fields = [f.name for f in Call._meta.fields]
+    list_select_related = ["team"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Script)
+class ScriptAdmin(admin.ModelAdmin):
+    list_display = ["key", "bucket", "size", "team", "run", "created"]
+    list_filter = ["team", "bucket"]
+    search_fields = ["key", "bucket", "run__id"]
+    readonly_fields = [f.name for f in Script._meta.fields]
+    list_select_related = ["team", "run"]
 
     def has_add_permission(self, request):
         return False

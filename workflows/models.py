@@ -134,6 +134,7 @@ class Call(models.Model):
     backend_job_id = models.CharField(max_length=1024, blank=True)
     call_dir = models.CharField(max_length=1024, blank=True)
     inputs = models.JSONField(default=dict)
+    prepared_inputs = models.JSONField(null=True, blank=True, help_text="Inputs and private declarations as evaluated for this attempt.")
     outputs = models.JSONField(null=True, blank=True)
     runtime = models.JSONField(default=dict, blank=True)
     command = models.TextField(blank=True)

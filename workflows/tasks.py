@@ -28,6 +28,13 @@ def abort_run(run_id: str) -> None:
     run_abort_finish(run_id=run_id)
 
 
+@shared_task(name="workflows.poll_backend", acks_late=True, ignore_result=True, expires=60)
+def poll_backend(name: str) -> None:
+    from workflows.services import backend_poll
+
+    backend_poll(name=name)
+
+
 @shared_task(name="workflows.tick", acks_late=True, ignore_result=True, expires=30)
 def tick() -> None:
     from workflows.services import tick as tick_

@@ -1,10 +1,20 @@
 """The protocol every backend speaks: submit, find, poll, terminate, read logs."""
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 
 class TransientBackendError(Exception):
     """A backend call that may succeed if tried again (throttling, a dropped connection)."""
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file the job must find at job_path before its command runs: fetched from uri, or content."""
+
+    job_path: str
+    uri: str = ""  # an input the job downloads (s3://bucket/key; a key prefix for a Directory)
+    content: bytes = b""  # a file write_*() made on this host while the command was evaluated
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,8 @@ class JobSpec:
     script_prefix: str = "scripts/"
     job_role_arn: str = ""
     tags: dict = field(default_factory=dict)
+    registry_credential_arn: str = ""  # the team's Secrets Manager secret for its private registry
+    files: tuple[StagedFile, ...] = ()  # what a remote job must be given (Workspace.staged)
 
 
 @dataclass(frozen=True)
@@ -43,8 +55,35 @@ class Submitted:
     script_size: int
 
 
+class Workspace(Protocol):
+    """A local directory where the engine evaluates a call, and how its paths look to the job.
+
+    For a backend whose jobs see this host's files (local) the maps are the identity; for a
+    remote one (AWS Batch) work_dir is a scratch mirror of the call's execution directory.
+    """
+
+    work_dir: str  # engine.prepare/collect evaluate here
+    stdout: str
+    stderr: str
+
+    def job_path(self, path: str) -> str:
+        """Return the path the job's command sees for a host path or URI (engine map_path at prepare)."""
+
+    def stored_path(self, path: str) -> str:
+        """Return where a file the job produced is kept, for a path under work_dir (map_path at collect)."""
+
+    def localize(self, uri: str) -> str:
+        """Return a local copy of a remote file, for the standard library's read_*(); raise OSError."""
+
+    def staged(self) -> tuple[StagedFile, ...]:
+        """Return the files the job must be given: every path job_path was asked about."""
+
+
 class Backend(Protocol):
     name: str
+
+    def workspace(self, call_dir: str, *, finished: bool = False) -> AbstractContextManager[Workspace]:
+        """Lend a local directory to evaluate the call in; finished: holding what its job left."""
 
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         """Start the jobs; return one Submitted per job, in order."""
@@ -52,14 +91,39 @@ class Backend(Protocol):
     def find(self, jobs: Sequence[JobSpec]) -> dict[str, str]:
         """Return {job name: handle} for jobs that were started before (a lost reply)."""
 
-    def poll(self, handles: Sequence[str]) -> dict[str, JobState]:
-        """Return the state of each job; a handle the backend no longer knows is done with rc None."""
+    def poll(self, handles: Mapping[str, str]) -> dict[str, JobState]:
+        """Return the state of each job ({handle: call_dir}); an unknown handle is done with rc None."""
 
     def terminate(self, handles: Sequence[str]) -> None:
         """Stop the jobs (already finished ones are left alone)."""
 
-    def read_log(self, handle: str, call_dir: str, stream: str, offset: int = 0) -> tuple[str, int]:
-        """Return the stream's text from offset and the offset to ask from next time."""
+    def read_log(self, handle: str, call_dir: str, stream: str, offset: int | str = 0) -> tuple[str, int | str]:
+        """Return the stream's text from offset and the offset to ask from next time.
+
+        stream is "stdout", "stderr" or, for AWS Batch, "log" (the job's CloudWatch stream, whose
+        offsets are opaque forward tokens); pass back whatever offset the last call returned.
+        """
 
     def read_text(self, path: str) -> str:
         """Return a file the job wrote (rc, stdout, an output) as text."""
+
+
+class HostWorkspace:
+    """The workspace of a backend whose jobs run on this host: the call's own execution directory."""
+
+    def __init__(self, call_dir: str):
+        self.work_dir = f"{call_dir}/execution"
+        self.stdout = f"{self.work_dir}/stdout"
+        self.stderr = f"{self.work_dir}/stderr"
+
+    def job_path(self, path: str) -> str:
+        return path
+
+    def stored_path(self, path: str) -> str:
+        return path
+
+    def localize(self, uri: str) -> str:
+        raise OSError(f"cannot read {uri}: this backend reads only files on this host")
+
+    def staged(self) -> tuple[StagedFile, ...]:
+        return ()

@@ -10,16 +10,16 @@ import shlex
 import signal
 import subprocess
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from workflows.backends.base import JobSpec, JobState, Submitted
+from workflows.backends.base import HostWorkspace, JobSpec, JobState, Submitted
 
-# A job whose launch marker is older than this and that has neither a live process nor
-# an rc file has died (the machine rebooted, someone killed it).
+# A submitted job whose process has not started after this long never will.
 START_GRACE_SECONDS = 30
 LOG_CHUNK = 256 * 1024
 
@@ -29,7 +29,8 @@ def wrapper_script(*, execution_dir: str, command: str) -> str:
     return (
         "#!/bin/bash\n"
         f"cd {shlex.quote(execution_dir)} || exit 1\n"
-        "echo $$ > pid.tmp && mv pid.tmp pid\n"
+        "# Exactly once: a second start of this attempt (a repeated submit) finds launch and leaves.\n"
+        "(set -o noclobber; echo $$ > launch) 2>/dev/null || exit 0\n"
         "(\n"
         f"{command}\n"
         ") > stdout 2> stderr < /dev/null\n"
@@ -60,6 +61,9 @@ class LocalBackend:
         self.name = name
         self.root = root
 
+    def workspace(self, call_dir: str, *, finished: bool = False):
+        return nullcontext(HostWorkspace(call_dir))
+
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         return [self._submit_one(job) for job in jobs]
 
@@ -69,12 +73,9 @@ class LocalBackend:
         script = wrapper_script(execution_dir=str(execution), command=job.command)
         (execution / "script").write_text(script)
         key = self._store_script(job.script_prefix, script)
-        try:
-            # The marker makes submit safe to repeat: whoever creates it launches the process.
-            os.close(os.open(execution / "launch", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            pass
-        else:
+        if not (execution / "launch").exists():
+            # setsid --fork: the job gets a session of its own and init as its parent, so it
+            # outlives this worker and is never left a zombie here.
             subprocess.run(
                 ["setsid", "--fork", "bash", str(execution / "script")],
                 cwd=execution, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -104,28 +105,27 @@ class LocalBackend:
         rc = _read_int(execution / "rc")
         if rc is not None:
             return JobState(JobState.DONE, rc=rc)
-        pid = _read_int(execution / "pid")
+        pid = _read_int(execution / "launch")
         if pid is not None and _alive(pid, str(execution / "script")):
             return JobState(JobState.RUNNING)
-        if (execution / "rc").exists():  # written but not yet whole: look again next time
-            return JobState(JobState.RUNNING)
-        try:
-            launched = (execution / "launch").stat().st_mtime
-        except FileNotFoundError:
-            return JobState(JobState.DONE, reason="the job was never launched")
-        if pid is None and time.time() - launched < START_GRACE_SECONDS:
-            return JobState(JobState.QUEUED)
-        # The process may have written rc between our two looks.
-        rc = _read_int(execution / "rc")
+        rc = _read_int(execution / "rc")  # it may have ended between the two looks
         if rc is not None:
             return JobState(JobState.DONE, rc=rc)
-        return JobState(JobState.DONE, reason="the job's process ended without writing rc (killed?)")
+        if pid is not None:
+            return JobState(JobState.DONE, reason="the job's process ended without writing rc (killed?)")
+        try:
+            submitted = (execution / "script").stat().st_mtime
+        except FileNotFoundError:
+            return JobState(JobState.DONE, reason="the job was never submitted")
+        if time.time() - submitted < START_GRACE_SECONDS:
+            return JobState(JobState.QUEUED)
+        return JobState(JobState.DONE, reason=f"the job did not start within {START_GRACE_SECONDS} s")
 
     def terminate(self, handles: Sequence[str]) -> None:
         groups = []
         for handle in handles:
             execution = Path(handle)
-            pid = _read_int(execution / "pid")
+            pid = _read_int(execution / "launch")
             if pid is not None and _alive(pid, str(execution / "script")):
                 groups.append(pid)
         for signum in (signal.SIGTERM, signal.SIGKILL):

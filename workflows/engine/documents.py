@@ -48,7 +48,7 @@ class Document:
             raise WdlError(f"there is no workflow, and {len(tree.tasks)} tasks: nothing says what to run",
                            uri=filename)
         self.name: str = self.executable.name
-        self.version: str = tree.wdl_version
+        self.version: str = tree.effective_wdl_version  # "draft-2" when the file has no version line
         required = {binding.name for binding in self.executable.required_inputs}
         self.inputs = [_input_spec(self.name, binding.name, binding.value, binding.name in required)
                        for binding in self.executable.available_inputs]
@@ -85,8 +85,13 @@ class Document:
         *namespaces, name = ref.split(".")
         tree = self.tree
         for namespace in namespaces:
-            tree = next(imp.doc for imp in tree.imports if imp.namespace == namespace)
-        return next(task for task in tree.tasks if task.name == name)
+            tree = next((imp.doc for imp in tree.imports if imp.namespace == namespace), None)
+            if tree is None:
+                raise KeyError(f"no task {ref} in {self.filename}")
+        task = next((task for task in tree.tasks if task.name == name), None)
+        if task is None:
+            raise KeyError(f"no task {ref} in {self.filename}")
+        return task
 
     def _values(self, inputs: dict) -> Env.Bindings[Value.Base]:
         available = self.executable.available_inputs
@@ -98,8 +103,10 @@ class Document:
                 raise InputError(key, f"unknown input: input names start with {self.name}.")
             try:
                 for binding in WDL.values_from_json({key: value}, available, namespace=self.name):
-                    values = values.bind(binding.name, binding.value)
-            except Error.InputError as exn:
+                    # values_from_json leaves some checks to coercion, such as Array[File]+ being nonempty
+                    checked = binding.value.coerce(decl_type(available[binding.name]))
+                    values = values.bind(binding.name, checked)
+            except (Error.InputError, Error.EvalError, ValueError) as exn:
                 message = str(exn)
                 raise InputError(key, "unknown input" if message.startswith("unknown input") else message) from None
         return values
@@ -107,7 +114,7 @@ class Document:
 
 def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = None) -> Document:
     """Parse and typecheck WDL, resolving imports only from the optional zip; raise WdlError."""
-    main = posixpath.normpath(filename).lstrip("/")
+    main = posixpath.basename(filename) or "main.wdl"  # the main file sits at the root of the imports
     files = _zip_files(imports) if imports else None
 
     async def read_source(uri: str, path: list[str], importer: Tree.Document | None) -> WDL.ReadSourceResult:
@@ -150,8 +157,13 @@ def _find_import(uri: str, importer: str, files: zipfile.ZipFile | None) -> str:
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
         raise _ImportNotFound(f"{uri} is a URL: imports come only from the imports zip")
     names = set(files.namelist())
-    # relative to the importing file first, then to the zip's root (Cromwell's rule)
-    for candidate in (posixpath.join(posixpath.dirname(importer), uri), uri):
+    # relative to the importing file first, then to the zip's root (Cromwell's rule), then to the
+    # zip's one top folder when someone zipped the folder rather than its contents
+    candidates = [posixpath.join(posixpath.dirname(importer), uri), uri]
+    tops = {name.split("/", 1)[0] for name in names}
+    if len(tops) == 1 and all("/" in name for name in names):
+        candidates.append(posixpath.join(tops.pop(), uri))
+    for candidate in candidates:
         candidate = posixpath.normpath(candidate)
         if not candidate.startswith("../") and candidate in names:
             return candidate
@@ -183,15 +195,26 @@ def _wdl_error(exn: Exception, main: str) -> WdlError:
     if isinstance(exn, Error.ImportError):
         message = str(cause) if isinstance(cause, _ImportNotFound) else str(exn)
     elif isinstance(exn, Error.SyntaxError):
-        # lark's message lists every token it expected; the first line says what went wrong
-        message = re.sub(r" at line \d+, column \d+\.?$", "", str(exn).splitlines()[0])
+        message = _syntax_message(str(exn))
     else:
         message = str(exn)
     pos = getattr(exn, "pos", None)
     if pos is None:
         return WdlError(message, uri=main)
     uri = pos.abspath[len(SOURCE_ROOT):] if pos.abspath.startswith(SOURCE_ROOT) else main
+    if pos.line < 1:  # miniwdl's "no position" (e.g. an unknown version line)
+        return WdlError(message, uri=uri)
     return WdlError(message, uri=uri, line=pos.line, column=pos.column)
+
+
+def _syntax_message(text: str) -> str:
+    # lark's message goes on to list every token it expected; its first line says what went wrong
+    first = re.sub(r",? at line \d+,? col(umn)? \d+\.?$", "", text.splitlines()[0] if text else "syntax error")
+    token = re.match(r"Unexpected token Token\('\w+', '(.*)'\)$", first)
+    if token:
+        shown = token.group(1).replace("\\n", "\n").strip().splitlines()  # the token is shown as a repr
+        return f"syntax error: unexpected {shown[0][:40]!r}" if shown else "syntax error: unexpected end of line"
+    return first
 
 
 def _input_spec(namespace: str, name: str, decl: Tree.Decl, required: bool) -> InputSpec:
@@ -203,7 +226,7 @@ def _literal_images(tree: Tree.Document) -> set[str]:
     images = set()
     for task in tree.tasks:
         expr = task.runtime.get("docker") or task.runtime.get("container")
-        value = _literal(expr) if expr is not None else None
+        value = _literal(expr, tree.effective_wdl_version) if expr is not None else None
         if isinstance(value, str):
             images.add(value)
         elif isinstance(value, list):
@@ -213,10 +236,10 @@ def _literal_images(tree: Tree.Document) -> set[str]:
     return images
 
 
-def _literal(expr) -> object:
-    # a runtime value is literal when it evaluates without any variables
+def _literal(expr, version: str) -> object:
+    # a runtime value is literal when it evaluates with no variables and no files
     try:
-        return expr.eval(Env.Bindings(), WDL.StdLib.Base("1.0")).json
+        return expr.eval(Env.Bindings(), WDL.StdLib.Base(version)).json
     except (Error.RuntimeError, KeyError, NotImplementedError):
         return None
 

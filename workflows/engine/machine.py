@@ -1,5 +1,7 @@
 """A run's workflow state: miniwdl's state machines, stepped in batches and saved between batches."""
+import collections
 import dataclasses
+import importlib.metadata
 import os
 import pickle
 from typing import Callable, Iterable
@@ -15,6 +17,8 @@ from .errors import EvalError
 
 # Bump when the pickled layout changes; a saved state of another format cannot be resumed.
 STATE_FORMAT = 1
+# The pickle holds miniwdl's own objects: only the miniwdl version that saved a state can resume it.
+MINIWDL_VERSION = importlib.metadata.version("miniwdl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,19 +64,24 @@ class EngineState:
               localize: Callable[[str], str] | None = None) -> "EngineState":
         """Resume a state saved by dumps(); doc must be the same WDL it was started with."""
         saved = pickle.loads(data)  # trusted: written by dumps() into the run's own row
-        if saved.get("format") != STATE_FORMAT:
-            raise ValueError(f"saved engine state has format {saved.get('format')}, expected {STATE_FORMAT}")
+        saved_by = (saved.get("format"), saved.get("miniwdl"))
+        if saved_by != (STATE_FORMAT, MINIWDL_VERSION):
+            raise ValueError(f"the engine state was saved as format {saved_by[0]} by miniwdl {saved_by[1]}; "
+                             f"this is format {STATE_FORMAT} with miniwdl {MINIWDL_VERSION}")
         return cls(doc, saved, localize)
 
     def dumps(self) -> bytes:
         """Serialise the state; call once per batch of finished calls, not once per call."""
         for machine in self._machines.values():
-            machine.logger  # noqa: B018 -- an unpickled machine needs its logger back before it can be pickled again
-        return pickle.dumps({"format": STATE_FORMAT, "machines": self._machines, "namespaces": self._namespaces,
-                             "task": self._task, "outputs": self._outputs}, protocol=pickle.HIGHEST_PROTOCOL)
+            # StateMachine.__getstate__ deletes _logger, which an unpickled machine lacks until this
+            machine.logger  # noqa: B018
+        return pickle.dumps({"format": STATE_FORMAT, "miniwdl": MINIWDL_VERSION, "machines": self._machines,
+                             "namespaces": self._namespaces, "task": self._task, "outputs": self._outputs},
+                            protocol=pickle.HIGHEST_PROTOCOL)
 
     @property
     def done(self) -> bool:
+        """Tell whether the run has finished (every call, every output)."""
         return self._outputs is not None
 
     @property
@@ -107,8 +116,7 @@ class EngineState:
             if call_id != f"call-{self._doc.name}":
                 raise ValueError(f"unknown call {call_id}")
             if self._outputs is None:
-                task = self._doc.executable
-                values = WDL.values_from_json(outputs, task.effective_outputs, task.effective_outputs)
+                values = _output_values(call_id, self._doc.executable, outputs)
                 self._outputs = WDL.values_to_json(values, namespace=self._doc.name)
             return
         if self._is_finished(call_id):
@@ -120,8 +128,7 @@ class EngineState:
         callee = machine.jobs[job_id].node.callee
         if not isinstance(callee, Tree.Task):
             raise ValueError(f"{call_id} is a subworkflow call: the engine finishes it itself")
-        machine.call_finished(job_id, WDL.values_from_json(outputs, callee.effective_outputs,
-                                                           callee.effective_outputs))
+        machine.call_finished(job_id, _output_values(call_id, callee, outputs))
 
     def _is_finished(self, call_id: str) -> bool:
         key, _, job_id = call_id.rpartition("/")
@@ -133,9 +140,9 @@ class EngineState:
 
     def _step(self) -> list[TaskCall]:
         calls = []
-        pending = sorted(self._machines, reverse=True)
+        pending = collections.deque(sorted(self._machines))  # first in, first out: calls come in source order
         while pending:
-            key = pending.pop()
+            key = pending.popleft()
             machine = self._machines.get(key)
             if machine is None:
                 continue
@@ -189,6 +196,13 @@ class EngineState:
         self._machines[child_key] = StateMachine(LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
                                                  instructions.callee, instructions.inputs)
         return child_key
+
+
+def _output_values(call_id: str, task: Tree.Task, outputs: dict) -> WDL.Env.Bindings:
+    try:
+        return WDL.values_from_json(outputs, task.effective_outputs, task.effective_outputs)
+    except Error.InputError as exn:
+        raise ValueError(f"outputs of {call_id} do not fit task {task.name}: {exn}") from None
 
 
 class _WorkflowStdLib(WorkflowStdLib):

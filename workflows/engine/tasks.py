@@ -14,7 +14,7 @@ from WDL._util import byte_size_units, path_really_within
 from WDL.runtime import error as runtime_error
 from WDL.runtime._io_helpers import _fspaths
 from WDL.runtime._stdlib import TaskOutputStdLib, TaskStdLib
-from WDL.runtime.task import _eval_task_decl, _postprocess_task_output_decl_paths, _task_decl_eval_order
+from WDL.runtime.task import _eval_task_decl, _postprocess_task_output_decl_paths
 from WDL.runtime.task import _task_output_host_path
 
 from .config import is_uri, logger, miniwdl_config
@@ -47,14 +47,17 @@ def prepare(doc: Document, task: str, inputs: dict, *, work_dir: str,
         command = tree.command.eval(env, stdlib, dedent=True).value
     except (Error.RuntimeError, ValueError, OSError) as exn:
         raise _eval_error(exn, tree) from exn
-    written = tuple(path for path in call_dir.input_path_map if path.startswith(call_dir.write_dir))
+    written = tuple(path for path in call_dir.input_path_map if path.startswith(call_dir.write_dir + "/"))
     return PreparedTask(command=command, runtime=runtime, inputs=call_dir.host_json(env), written=written)
 
 
 def collect(doc: Document, task: str, inputs: dict, *, work_dir: str, stdout: str, stderr: str,
             map_path: Callable[[str], str] | None = None,
             localize: Callable[[str], str] | None = None) -> dict:
-    """Evaluate a task's outputs after its command ran; raise OutputError naming the output."""
+    """Evaluate a task's outputs after its command ran; raise OutputError naming the output.
+
+    inputs should be PreparedTask.inputs: declarations missing from it are evaluated again.
+    """
     tree = doc.task(task)
     call_dir = _CallDir(work_dir, map_path, stdout=stdout, stderr=stderr)
     try:
@@ -63,16 +66,17 @@ def collect(doc: Document, task: str, inputs: dict, *, work_dir: str, stdout: st
         raise _eval_error(exn, tree) from exn
     stdlib = _TaskOutputStdLib(tree, call_dir, localize)
     outputs: Env.Bindings[Value.Base] = Env.Bindings()
-    for decl in _task_decl_eval_order(tree.outputs):
+    for decl in _evaluation_order(tree.outputs):
         try:
-            value = _eval_task_decl(logger, decl, env, stdlib,
-                                    lambda v, decl=decl: _postprocess_task_output_decl_paths(logger, decl, v, call_dir))
-            env = env.bind(decl.name, value)
-            value = Value.rewrite_paths(value, lambda v, decl=decl: _task_output_host_path(logger, decl.name, v, call_dir))
+            value = _eval_task_decl(logger, decl, env, stdlib, lambda v, decl=decl:
+                                    _postprocess_task_output_decl_paths(logger, decl, v, call_dir))
+            host_value = Value.rewrite_paths(value, lambda v, decl=decl:
+                                             _task_output_host_path(logger, decl.name, v, call_dir))
         except (Error.RuntimeError, ValueError, OSError) as exn:
             raise OutputError(decl.name, _message(exn)) from exn
-        outputs = outputs.bind(decl.name, value)
-    return WDL.values_to_json(Value.rewrite_env_paths(outputs, lambda v: call_dir.output_path(v.value)))
+        env = env.bind(decl.name, value)  # later outputs may use it, with the paths the task saw
+        outputs = outputs.bind(decl.name, Value.rewrite_paths(host_value, lambda v: call_dir.output_path(v.value)))
+    return WDL.values_to_json(outputs)
 
 
 def return_code_ok(runtime: dict, rc: int) -> bool:
@@ -101,8 +105,8 @@ class _CallDir:
         self.host_dir = self.work_dir  # miniwdl's stdlib writes write_*() files under host_dir/write_
         self.write_dir = os.path.join(self.work_dir, "write_")
         self.map_path = map_path or (lambda path: path)
-        self.stdout = stdout
-        self.stderr = stderr
+        self.stdout = os.path.abspath(stdout) if stdout else None
+        self.stderr = os.path.abspath(stderr) if stderr else None
         self.input_path_map: dict[str, str] = {}
         self.input_path_map_rev: dict[str, str] = {}
         os.makedirs(self.work_dir, exist_ok=True)
@@ -136,12 +140,12 @@ class _CallDir:
             relative = next((path[len(base) + 1:] for base in (f"{VIRTUAL_DIR}/work", self.work_dir)
                              if path.startswith(base + "/")), None)
             if relative is None:
-                raise runtime_error.OutputError("task outputs attempted to use a path outside its working directory: " + path)
+                raise runtime_error.OutputError(f"{path} is outside the call's working directory")
         host = os.path.join(self.work_dir, relative)
         if not (os.path.isdir(host) if directory else os.path.isfile(host)):
             return None
         if not path_really_within(host, self.work_dir):
-            raise runtime_error.OutputError("task outputs attempted to use a path outside its working directory: " + path)
+            raise runtime_error.OutputError(f"{path} is outside the call's working directory")
         return host
 
     def _input_host(self, path: str) -> str | None:
@@ -153,18 +157,13 @@ class _CallDir:
         return None
 
     def bind_inputs(self, values: Env.Bindings[Value.Base]) -> Env.Bindings[Value.Base]:
-        """Register the host paths in values and return them as the command sees them."""
+        """Register the host paths in values and return values as the command sees them."""
         self.add_paths(_fspaths(values))
-        return Value.rewrite_env_paths(values, lambda v: self.input_path_map[_path_key(v)].rstrip("/")
-                                       if isinstance(v, Value.Directory) else self.input_path_map[v.value])
+        return _rewrite_paths(values, self.input_path_map)
 
     def host_json(self, env: Env.Bindings[Value.Base]) -> dict:
         """Return env as JSON with host paths, the form collect() takes back."""
-        def host(v):
-            seen = _path_key(v)
-            return self.input_path_map_rev.get(seen, seen).rstrip("/") if isinstance(v, Value.Directory) \
-                else self.input_path_map_rev.get(seen, seen)
-        return WDL.values_to_json(Value.rewrite_env_paths(env, host))
+        return WDL.values_to_json(_rewrite_paths(env, self.input_path_map_rev))
 
     def output_path(self, host: str) -> str:
         """Map a produced output path (in work_dir, or stdout/stderr) through map_path; leave inputs alone."""
@@ -172,9 +171,13 @@ class _CallDir:
         return self.map_path(host) if produced else host
 
 
-def _path_key(value: Value.Base) -> str:
-    # miniwdl keys Directory paths with a trailing slash
-    return value.value.rstrip("/") + "/" if isinstance(value, Value.Directory) else value.value
+def _rewrite_paths(values: Env.Bindings[Value.Base], paths: dict[str, str]) -> Env.Bindings[Value.Base]:
+    def rewrite(value: Value.File | Value.Directory) -> str:
+        if isinstance(value, Value.Directory):  # miniwdl keys Directory paths with a trailing slash
+            key = value.value.rstrip("/") + "/"
+            return paths.get(key, key).rstrip("/")
+        return paths.get(value.value, value.value)
+    return Value.rewrite_env_paths(values, rewrite)
 
 
 def _evaluate_declarations(task: Tree.Task, call_dir: _CallDir, inputs: dict,
@@ -192,10 +195,25 @@ def _evaluate_declarations(task: Tree.Task, call_dir: _CallDir, inputs: dict,
     env = call_dir.bind_inputs(values)
     stdlib = _TaskInputStdLib(task, call_dir, localize)
     pending = [decl for decl in decls.values() if not env.has_binding(decl.name)]
-    for decl in _task_decl_eval_order(pending):
+    for decl in _evaluation_order(pending):
         value = decl.expr.eval(env, stdlib=stdlib).coerce(decl.type) if decl.expr is not None else Value.Null()
         env = env.bind(decl.name, value)
     return env
+
+
+def _evaluation_order(decls: list[Tree.Decl]) -> list[Tree.Decl]:
+    """Order declarations after those they use, otherwise as written (so errors are reproducible)."""
+    pending = list(decls)
+    unevaluated = {decl.workflow_node_id for decl in decls}
+    ordered = []
+    while pending:
+        # typechecking has ruled out cycles, so some pending declaration is always ready
+        ready = next(decl for decl in pending
+                     if not set(decl.workflow_node_dependencies) & (unevaluated - {decl.workflow_node_id}))
+        pending.remove(ready)
+        unevaluated.discard(ready.workflow_node_id)
+        ordered.append(ready)
+    return ordered
 
 
 class _TaskInputStdLib(TaskStdLib):

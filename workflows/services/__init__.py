@@ -1,6 +1,6 @@
 """Writes for workflows, versions, runs and calls (see STYLE.md: services own transactions)."""
 from workflows.services.execution import (
-    backends_poll, call_dir, call_finish, job_name, run_abort_finish, run_advance, team_dispatch, tick,
+    backend_poll, backends_poll, call_dir, call_finish, job_name, run_abort_finish, run_advance, team_dispatch, tick,
 )
 from workflows.services.runs import (
     json_object, run_abort, run_relaunch, run_release_hold, run_submit,
@@ -10,7 +10,7 @@ from workflows.services.versions import (
 )
 
 __all__ = [
-    "backends_poll", "call_dir", "call_finish", "document_for", "job_name", "json_object", "run_abort",
+    "backend_poll", "backends_poll", "call_dir", "call_finish", "document_for", "job_name", "json_object", "run_abort",
     "run_abort_finish", "run_advance", "run_relaunch", "run_release_hold", "run_submit", "team_dispatch",
     "tick", "wdl_check", "workflow_create", "workflow_version_create",
 ]

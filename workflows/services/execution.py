@@ -7,9 +7,10 @@ transaction.
 import logging
 from collections import defaultdict
 from datetime import timedelta
-from pathlib import PurePosixPath
 
+from celery import current_app
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -23,7 +24,8 @@ from workflows.services.versions import document_for
 log = logging.getLogger(__name__)
 
 ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
-ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError)
+# A saved state from another miniwdl version fails to load with ValueError.
+ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError, ValueError)
 
 
 def _submit_timeout() -> timedelta:
@@ -99,9 +101,9 @@ def call_dir(run_root: str, call_id: str, attempt: int) -> str:
     for segment in call_id.split("/"):  # "call-<name>[-<shard>...]", one per (sub)workflow level
         name, *shards = segment.removeprefix("call-").split("-")
         parts.append(f"call-{name}")
-        parts.extend(f"shard-{shard}" for shard in shards)
+        parts.extend(f"shard-{int(shard)}" for shard in shards)
     parts.append(f"attempt-{attempt}")
-    return str(PurePosixPath(*parts))
+    return "/".join(parts)  # not PurePosixPath, which turns s3://bucket into s3:/bucket
 
 
 # ---- dispatch: claim queued calls under the caps, then submit outside the transaction ----
@@ -124,7 +126,7 @@ def _claim(team_id: int) -> list[Call]:
     """Mark as many of the team's oldest queued calls SUBMITTING as every cap allows."""
     with transaction.atomic():
         backends = list(Call.objects.filter(team_id=team_id, status=Call.Status.QUEUED)
-                        .values_list("backend", flat=True).distinct())
+                        .order_by().values_list("backend", flat=True).distinct())
         for name in sorted(backends):
             _lock_provider(name)
         team = Team.objects.select_for_update().filter(pk=team_id).first()
@@ -162,18 +164,22 @@ def _claim(team_id: int) -> list[Call]:
             status=Call.Status.SUBMITTING, claimed=timezone.now()
         )
         return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING)
-                    .select_related("run__version"))
+                    .select_related("run__version", "team"))
 
 
 def job_spec(call: Call) -> JobSpec:
     """Evaluate a call's command and runtime with the engine and describe the job to run."""
     run = call.run
     doc = document_for(run.version)
-    prepared = engine.prepare(doc, call.task, call.inputs, work_dir=f"{call.call_dir}/execution")
-    call.command, call.runtime = prepared.command, prepared.runtime
+    with backend_for(call.backend).workspace(call.call_dir) as workspace:
+        prepared = engine.prepare(doc, call.task, call.inputs, work_dir=workspace.work_dir,
+                                  map_path=workspace.job_path, localize=workspace.localize)
+        files = workspace.staged()
+    call.command, call.runtime, call.prepared_inputs = prepared.command, prepared.runtime, prepared.inputs
     return JobSpec(
         name=job_name(call), call_dir=call.call_dir, command=prepared.command, runtime=prepared.runtime,
-        script_prefix=run.script_prefix, job_role_arn=run.job_role_arn,
+        script_prefix=run.script_prefix, job_role_arn=run.job_role_arn, files=files,
+        registry_credential_arn=call.team.registry_credential_arn,
         tags={"batchsite:run": str(run.pk), "batchsite:call": f"{call.call_id}#{call.attempt}",
               "batchsite:team": str(call.team_id)},
     )
@@ -188,16 +194,18 @@ def team_dispatch(*, team_id: int) -> int:
     """Submit the team's queued calls that fit under its caps; return how many went out."""
     claimed = _claim(team_id)
     by_backend: dict[str, list[tuple[Call, JobSpec]]] = defaultdict(list)
+    unevaluable = []
     for call in claimed:
         try:
             by_backend[call.backend].append((call, job_spec(call)))
         except ENGINE_ERRORS as exc:
             _finish_failed(call, f"could not evaluate the task: {exc}", rc=None)
+            unevaluable.append(call)
     for name, pairs in by_backend.items():
         submitted = backend_for(name).submit([spec for _, spec in pairs])
         _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)])
-    if claimed:
-        _after_changes({c.run_id for c in claimed}, {team_id})
+    if unevaluable:
+        _after_changes({c.run_id for c in unevaluable}, {team_id})
     return len(claimed)
 
 
@@ -208,7 +216,7 @@ def _record_submitted(pairs) -> None:
         for call, sub in pairs:
             updated = Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
                 status=Call.Status.SUBMITTED, backend_job_id=sub.handle, command=call.command,
-                runtime=call.runtime, script_key=sub.script_key,
+                runtime=call.runtime, prepared_inputs=call.prepared_inputs, script_key=sub.script_key,
             )
             if not updated:
                 aborted.append(sub.handle)
@@ -219,14 +227,36 @@ def _record_submitted(pairs) -> None:
         )
     if aborted and pairs:
         backend_for(pairs[0][0].backend).terminate(aborted)
+    if pairs:
+        poll_soon(pairs[0][0].backend)
 
 
 # ---- poll: one batched status query per backend per cycle -----------------------------
 
+def poll_soon(name: str) -> None:
+    """Poll the backend again shortly, unless a poll of it is already pending."""
+    from workflows.tasks import poll_backend
+
+    if current_app.conf.task_always_eager:
+        return  # run_wdl's loop polls by itself
+    if cache.add(f"poll-pending:{name}", 1, timeout=30):
+        kind = provider_for(name).kind
+        poll_backend.apply_async((name,), countdown=settings.BATCHSITE_POLL_SECONDS.get(kind, 5.0))
+
+
+def backend_poll(*, name: str) -> int:
+    """Poll one backend now and keep polling it while it has active jobs."""
+    cache.delete(f"poll-pending:{name}")
+    ended = _poll_backend(name)
+    if Call.objects.filter(backend=name, status__in=Call.ACTIVE).exists():
+        poll_soon(name)
+    return ended
+
+
 def backends_poll() -> int:
     """Ask every backend about its active calls and take in those that changed; return how many ended."""
     ended = 0
-    names = Call.objects.filter(status__in=Call.ACTIVE).values_list("backend", flat=True).distinct()
+    names = Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct()
     for name in list(names):
         ended += _poll_backend(name)
     return ended
@@ -236,7 +266,7 @@ def _poll_backend(name: str) -> int:
     backend = backend_for(name)
     calls = list(Call.objects.filter(backend=name, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING))
                  .select_related("run__version"))
-    states = backend.poll([c.backend_job_id for c in calls]) if calls else {}
+    states = backend.poll({c.backend_job_id: c.call_dir for c in calls}) if calls else {}
     now = timezone.now()
     started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
                and states[c.backend_job_id].status in (JobState.RUNNING, JobState.DONE)]
@@ -276,8 +306,7 @@ def call_finish(*, call: Call, state: JobState) -> None:
         _finish_failed(call, state.reason or "the job ended without a return code", rc=None)
         return
     backend = backend_for(call.backend)
-    execution = f"{call.call_dir}/execution"
-    if not _rc_ok(state.rc, runtime.get("continueOnReturnCode", 0)):
+    if not engine.return_code_ok(runtime, state.rc):
         reason = f"the command exited with return code {state.rc}"
         _finish_failed(call, _with_stderr_tail(reason, backend, call), rc=state.rc)
         return
@@ -286,23 +315,15 @@ def call_finish(*, call: Call, state: JobState) -> None:
                        rc=state.rc)
         return
     try:
-        outputs = engine.collect(document_for(call.run.version), call.task, call.inputs, work_dir=execution,
-                                 stdout=f"{execution}/stdout", stderr=f"{execution}/stderr")
+        with backend.workspace(call.call_dir, finished=True) as workspace:
+            outputs = engine.collect(document_for(call.run.version), call.task, call.prepared_inputs,
+                                     work_dir=workspace.work_dir, stdout=workspace.stdout, stderr=workspace.stderr,
+                                     map_path=workspace.stored_path, localize=workspace.localize)
     except ENGINE_ERRORS as exc:
         _finish_failed(call, f"could not collect outputs: {exc}", rc=state.rc)
         return
     Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
         status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
-
-
-def _rc_ok(rc: int, allowed) -> bool:
-    if allowed is True:
-        return True
-    if allowed is False or allowed is None:
-        allowed = [0]
-    if isinstance(allowed, int):
-        allowed = [allowed] if allowed != 0 else [0]
-    return rc in allowed
 
 
 def _with_stderr_tail(reason: str, backend, call: Call) -> str:
@@ -373,8 +394,8 @@ def tick() -> None:
     stalled = Run.objects.filter(status__in=ADVANCEABLE).filter(
         Q(engine_state__isnull=True) | Q(calls__status=Call.Status.SUCCEEDED, calls__fed=False)
         | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
-    ).values_list("pk", flat=True).distinct()
+    ).order_by().values_list("pk", flat=True).distinct()
     for run_id in list(stalled):
         run_advance(run_id=run_id)
-    for team_id in list(Call.objects.filter(status=Call.Status.QUEUED).values_list("team_id", flat=True).distinct()):
+    for team_id in list(Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()):
         team_dispatch(team_id=team_id)

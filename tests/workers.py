@@ -1,0 +1,88 @@
+"""Real Celery worker and beat processes against the test database, for tests and benchmarks."""
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+def service_env(*, database_name: str, redis_url: str, var_dir: str, **extra: str) -> dict:
+    """Return the environment that points a worker at this test's database, Redis and files."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database_name}",
+        REDIS_URL=redis_url,
+        BATCHSITE_VAR_DIR=var_dir,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A Celery process in a session of its own, so it and its pool die together."""
+
+    def __init__(self, args: list[str], env: dict, log: Path):
+        self.args, self.env, self.log = args, env, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Process":
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the process and its pool children at once, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker(env: dict, log: Path, *, concurrency: int = 2, name: str = "w") -> Process:
+    return Process([CELERY, "-A", "batchsite", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
+                    "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"], env, log)
+
+
+def beat(env: dict, log: Path) -> Process:
+    return Process([CELERY, "-A", "batchsite", "beat", "--loglevel", "INFO",
+                    "--schedule", str(log.with_suffix(".schedule"))], env, log)
+
+
+@contextlib.contextmanager
+def running(*processes: Process):
+    """Start the processes and stop them however the block ends."""
+    for process in processes:
+        process.start()
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Return predicate()'s first true value, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{message} did not hold within {timeout} s")

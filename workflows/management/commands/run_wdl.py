@@ -1,0 +1,140 @@
+"""Run one WDL workflow through Batchsite's engine in this process, like `cromwell run`."""
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Count
+from django.utils.text import slugify
+
+from batchsite.celery import app as celery_app
+from teams.models import Project, Team
+from teams.services import project_create, team_create
+from workflows import engine
+from workflows.backends import provider_for
+from workflows.models import Call, Run, Workflow
+from workflows.services import run_submit, tick, workflow_version_create, wdl_check
+
+CLI_TEAM = "cli"
+
+
+class Command(BaseCommand):
+    help = "Run a WDL workflow (or a lone task) to completion and print its outputs as Cromwell's JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("wdl", help="the .wdl file")
+        parser.add_argument("--inputs", help="inputs JSON; relative File paths resolve against its folder")
+        parser.add_argument("--options", help="Cromwell workflow options JSON")
+        parser.add_argument("--imports", help="zip of the files the WDL imports")
+        parser.add_argument("--team", help="team slug (default: a 'cli' team of its own)")
+        parser.add_argument("--project", help="project slug in the team")
+        parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls")
+
+    def handle(self, *args, wdl, inputs=None, options=None, imports=None, team=None, project=None, poll=0.1, **kw):
+        # The worker is this process: tasks run in place of being queued.
+        celery_app.conf.task_always_eager = True
+        for name in ("celery", "kombu"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        source = _read(wdl, "WDL file")
+        zip_bytes = _read(imports, "imports zip") if imports else None
+        try:
+            doc = wdl_check(source=source, filename=Path(wdl).name, imports=zip_bytes)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        inputs_json = _json_file(inputs, "inputs") if inputs else {}
+        if inputs:
+            inputs_json = _resolve_files(doc, inputs_json, Path(inputs).resolve().parent)
+        options_json = _json_file(options, "options") if options else {}
+        target_project = _project(team, project)
+        workflow = _workflow(target_project, Path(wdl).stem)
+        try:
+            version = workflow_version_create(workflow=workflow, source=source, filename=Path(wdl).name,
+                                              imports=zip_bytes)
+            run = run_submit(version=version, user=None, inputs=inputs_json, options=options_json)
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {', '.join(v)}" if k != "__all__" else ", ".join(v)
+                                         for k, v in exc.message_dict.items())) from None
+        self.stderr.write(f"Run {run.id} of {doc.name} submitted ({run.root})")
+        run = self._wait(run, poll)
+        if run.status == Run.Status.SUCCEEDED:
+            self.stdout.write(json.dumps(run.outputs, indent=2))
+            return
+        self._report_failure(run)
+        sys.exit(1)
+
+    def _wait(self, run: Run, poll: float) -> Run:
+        shown = None
+        while True:
+            tick()
+            run.refresh_from_db()
+            counts = dict(Call.objects.filter(run=run).order_by().values_list("status").annotate(n=Count("pk")))
+            line = f"{run.status}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            if line != shown:
+                self.stderr.write(line)
+                shown = line
+            if not run.is_active:
+                return run
+            time.sleep(poll)
+
+    def _report_failure(self, run: Run) -> None:
+        self.stderr.write(f"Run {run.id} {run.status}")
+        failed = Call.objects.filter(run=run, status=Call.Status.FAILED).order_by("ended").first()
+        if failed:
+            shard = f" shard {failed.shard_index}" if failed.shard_index >= 0 else ""
+            self.stderr.write(f"Failed call: {failed.fqn}{shard} (attempt {failed.attempt}), "
+                              f"return code {failed.return_code}")
+            self.stderr.write(failed.failure)
+        for failure in run.failures:
+            self.stderr.write(failure["message"])
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def _json_file(path: str, what: str) -> dict:
+    text = _read(path, f"{what} file")
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: the {what} are not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CommandError(f"{path}: the {what} must be a JSON object")
+    return value
+
+
+def _resolve_files(doc, inputs: dict, base: Path) -> dict:
+    """Make relative File and Directory inputs absolute against the inputs file's folder."""
+    def absolute(path: str) -> str:
+        return path if "://" in path or path.startswith("/") else str(base / path)
+
+    try:
+        return doc.map_input_files(inputs, absolute)
+    except engine.InputError as exc:
+        raise CommandError(f"inputs: {exc}") from None
+
+
+def _project(team_slug: str | None, project_slug: str | None) -> Project:
+    if team_slug:
+        project = Project.objects.filter(team__slug=team_slug, slug=project_slug or "").select_related("team").first()
+        if project is None:
+            raise CommandError(f"no project {project_slug!r} in team {team_slug!r}")
+        return project
+    with transaction.atomic():
+        team = Team.objects.filter(slug=CLI_TEAM).first() or team_create(
+            name="Command line", slug=CLI_TEAM, max_running_jobs=provider_for().concurrent_job_limit or 16)
+        return Project.objects.filter(team=team, slug="runs").first() or project_create(
+            team=team, name="Runs", slug="runs")
+
+
+def _workflow(project: Project, stem: str) -> Workflow:
+    slug = slugify(stem)[:50] or "workflow"
+    workflow, _ = Workflow.objects.get_or_create(project=project, slug=slug, defaults={"name": stem})
+    return workflow
