@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from teams.models import Membership, Project, Team
+from teams.models import AuditEvent, Membership, Project, Team
 from teams.services import narrowing_validate, team_validate
 
 
@@ -92,3 +92,21 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["team"]
     search_fields = ["name", "slug", "team__name"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created", "team", "user", "action", "target"]
+    list_filter = ["action", "team"]
+    search_fields = ["target", "user__username", "team__slug"]
+    date_hierarchy = "created"
+    readonly_fields = ["created", "team", "user", "action", "target", "details"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

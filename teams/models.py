@@ -77,3 +77,30 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team.slug}/{self.slug}"
+
+
+class AuditEvent(models.Model):
+    """Who did what in a team: submissions, aborts, relaunches, cleanups, cap and allowlist changes."""
+
+    class Action(models.TextChoices):
+        SUBMIT = "submit", "Submitted a run"
+        ABORT = "abort", "Aborted a run"
+        RELAUNCH = "relaunch", "Relaunched a run"
+        RETRY = "retry", "Retried failed calls"
+        CLEANUP = "cleanup", "Cleaned up"
+        TEAM_CHANGE = "team_change", "Changed the team's caps or allowlist"
+        MEMBERSHIP = "membership", "Changed a membership"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="audit_events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    target = models.CharField(max_length=200, blank=True, help_text="What it was done to, e.g. run <id>.")
+    details = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["team", "-created"], name="audit_team_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M} {self.user} {self.get_action_display()} {self.target}"

@@ -192,3 +192,11 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
     if is_staff:
         return User.objects.create_superuser(username=username, password=password, email=email)
     return User.objects.create_user(username=username, password=password, email=email)
+
+
+def audit_record(*, team: Team, user, action: str, target: str = "", **details) -> "AuditEvent":
+    """Record an action in the team's audit trail."""
+    from teams.models import AuditEvent
+
+    return AuditEvent.objects.create(team=team, user=user if user and user.is_authenticated else None,
+                                     action=action, target=target, details=details)

@@ -7,7 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from batchsite.config import ConfigError
-from teams.services import target_resolve
+from teams.models import AuditEvent
+from teams.services import audit_record, target_resolve
 from workflows import engine
 from workflows.backends import local_root, provider_for
 from workflows.models import Call, Run, WorkflowVersion
@@ -86,6 +87,10 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     run.root = run_root(provider=provider, wdl_name=doc.name, run_id=run.id)
     with transaction.atomic():
         run.save()
+        audit_record(team=team, user=user, action=AuditEvent.Action.RELAUNCH if relaunch_of else AuditEvent.Action.SUBMIT,
+                     target=f"run {run.pk}", workflow=workflow.name, version=version.number,
+                     version_sha256=version.sha256, role_arn=run.job_role_arn, script_prefix=run.script_prefix,
+                     backend=run.backend, **({"relaunch_of": str(relaunch_of.pk)} if relaunch_of else {}))
         if not on_hold:
             _enqueue_advance(run.pk)
     return run
@@ -106,7 +111,7 @@ def run_release_hold(*, run: Run) -> bool:
     return bool(released)
 
 
-def run_abort(*, run: Run) -> bool:
+def run_abort(*, run: Run, user=None) -> bool:
     """Stop a run: nothing queued starts, every active job is terminated; False if it had ended."""
     from workflows.tasks import abort_run
 
@@ -114,6 +119,8 @@ def run_abort(*, run: Run) -> bool:
         run = Run.objects.select_for_update().get(pk=run.pk)
         if not run.is_active:
             return False
+        audit_record(team=run.team, user=user, action=AuditEvent.Action.ABORT, target=f"run {run.pk}",
+                     status=run.status)
         if run.status == Run.Status.ON_HOLD:
             Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTED, ended=timezone.now())
             return True
