@@ -3,7 +3,9 @@ import os
 import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/batchsite")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per xdist worker, so parallel tests with real Celery workers never share a queue.
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+os.environ.setdefault("REDIS_URL", f"redis://127.0.0.1:6379/{15 - _worker % 8}")
 os.environ.setdefault("BATCHSITE_VAR_DIR", tempfile.mkdtemp(prefix="batchsite-test-"))
 os.environ["BATCHSITE_PLAIN_STATIC"] = "1"
 

@@ -23,12 +23,12 @@ def json_object(value, *, field: str, what: str) -> dict:
         try:
             value = value.decode("utf-8")
         except UnicodeDecodeError:
-            raise ValidationError({field: f"{what} is not UTF-8 text"}) from None
+            raise ValidationError({field: f"{what} are not UTF-8 text"}) from None
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValidationError({field: f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}) from None
+            raise ValidationError({field: f"{what} are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}) from None
     if not isinstance(value, dict):
         raise ValidationError({field: f"{what} must be a JSON object ({{...}}), not {type(value).__name__}"})
     return value
@@ -52,8 +52,11 @@ def run_root(*, provider, wdl_name: str, run_id) -> str:
 
 
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
-               on_hold: bool = False, relaunch_of: Run | None = None) -> Run:
-    """Validate inputs and options, resolve prefix, role and backend, and start a run."""
+               on_hold: bool = False, relaunch_of: Run | None = None, run_id=None) -> Run:
+    """Validate inputs and options, resolve prefix, role and backend, and start a run.
+
+    run_id: the id a client asked for (Cromwell's requestedWorkflowId); a random UUID otherwise.
+    """
     inputs = json_object(inputs, field="inputs", what="the inputs")
     options = json_object(options, field="options", what="the options")
     labels = labels_check(json_object(labels, field="labels", what="the labels"))
@@ -83,6 +86,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         labels=labels, script_prefix=target.script_prefix, job_role_arn=target.job_role_arn,
         backend=provider.name, relaunch_of=relaunch_of,
         status=Run.Status.ON_HOLD if on_hold else Run.Status.SUBMITTED,
+        **({"id": run_id} if run_id is not None else {}),
     )
     run.root = run_root(provider=provider, wdl_name=doc.name, run_id=run.id)
     with transaction.atomic():
@@ -136,3 +140,39 @@ def run_relaunch(*, run: Run, user) -> Run:
     """Submit a run again with the same version, inputs, options and labels."""
     return run_submit(version=run.version, user=user, inputs=run.inputs, options=run.options,
                       labels=run.labels, relaunch_of=run)
+
+
+def run_retry_failed(*, run: Run, user) -> int:
+    """Reopen a failed run: queue a new attempt of each failed call, reuse what succeeded; return how many."""
+    from workflows.services.execution import call_dir
+    from workflows.tasks import dispatch_team
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.status != Run.Status.FAILED:
+            raise ValidationError({"__all__": f"only a failed run's calls can be retried; run {run.pk} is {run.status}"})
+        if AuditEvent.objects.filter(team_id=run.team_id, action=AuditEvent.Action.CLEANUP,
+                                     target=f"run {run.pk}").exists():
+            raise ValidationError({"__all__": "this run's files were cleaned up, so its failed calls cannot be "
+                                              "retried; relaunch it instead"})
+        failed = list(Call.objects.filter(run=run, status=Call.Status.FAILED))
+        if not failed:
+            raise ValidationError({"__all__": "no call failed: the workflow itself failed, and would again "
+                                              f"({'; '.join(f['message'] for f in run.failures)})"})
+        # The engine still waits for every call it issued: a failed one gets a new attempt, and one
+        # that was queued when the run failed (stopped, never started) is simply queued again.
+        Call.objects.filter(pk__in=[c.pk for c in failed]).update(status=Call.Status.RETRIED)
+        Call.objects.bulk_create([Call(
+            run=run, team_id=c.team_id, project_id=c.project_id, backend=c.backend, call_id=c.call_id,
+            fqn=c.fqn, task=c.task, shard_index=c.shard_index, attempt=c.attempt + 1, inputs=c.inputs,
+            call_dir=call_dir(run.root, c.call_id, c.attempt + 1),
+        ) for c in failed])
+        requeued = Call.objects.filter(run=run, status=Call.Status.ABORTED, backend_job_id="").update(
+            status=Call.Status.QUEUED, claimed=None, ended=None)
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, failures=[], ended=None)
+        audit_record(team=run.team, user=user, action=AuditEvent.Action.RETRY, target=f"run {run.pk}",
+                     calls=[f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''}" for c in failed][:100],
+                     retried=len(failed), requeued=requeued)
+        _enqueue_advance(run.pk)
+        dispatch_team.delay_on_commit(run.team_id)
+    return len(failed)
