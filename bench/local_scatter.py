@@ -115,6 +115,7 @@ def time_bash(shards: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", type=int, default=1000)
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (worker and beat logs)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-local-scatter-"))
     batchsite_s = time_batchsite(args.shards, work)  # on failure the work dir stays, with the logs
@@ -123,7 +124,10 @@ def main() -> None:
     print(f"miniwdl + bare: {miniwdl_s:.2f} s", flush=True)
     bash_s = time_bash(args.shards)
     print(f"bash -c, 2 at a time: {bash_s:.2f} s", flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"work dir kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"local_scatter shards={args.shards} batchsite_s={batchsite_s:.2f} miniwdl_s={miniwdl_s:.2f} "
           f"bash_s={bash_s:.2f} ratio={batchsite_s / miniwdl_s:.2f}")
 

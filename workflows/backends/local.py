@@ -65,23 +65,26 @@ class LocalBackend:
         return nullcontext(HostWorkspace(call_dir))
 
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
-        return [self._submit_one(job) for job in jobs]
-
-    def _submit_one(self, job: JobSpec) -> Submitted:
-        execution = Path(job.call_dir) / "execution"
-        execution.mkdir(parents=True, exist_ok=True)
-        script = wrapper_script(execution_dir=str(execution), command=job.command)
-        (execution / "script").write_text(script)
-        key = self._store_script(job.script_prefix, script)
-        if not (execution / "launch").exists():
-            # setsid --fork: the job gets a session of its own and init as its parent, so it
-            # outlives this worker and is never left a zombie here.
+        submitted, scripts = [], []
+        for job in jobs:
+            execution = Path(job.call_dir) / "execution"
+            execution.mkdir(parents=True, exist_ok=True)
+            script = wrapper_script(execution_dir=str(execution), command=job.command)
+            (execution / "script").write_text(script)
+            key = self._store_script(job.script_prefix, script)
+            if not (execution / "launch").exists():
+                scripts.append(str(execution / "script"))
+            submitted.append(Submitted(handle=str(execution), script_bucket="", script_key=key,
+                                       script_size=len(script.encode())))
+        if scripts:
+            # One bash starts them all; setsid --fork gives each job a session of its own and
+            # init as its parent, so it outlives this worker and is never left a zombie here.
             subprocess.run(
-                ["setsid", "--fork", "bash", str(execution / "script")],
-                cwd=execution, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, close_fds=True, check=True,
+                ["bash", "-c", 'for s; do setsid --fork bash "$s"; done', "launch", *scripts],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                close_fds=True, check=True,
             )
-        return Submitted(handle=str(execution), script_bucket="", script_key=key, script_size=len(script.encode()))
+        return submitted
 
     def _store_script(self, prefix: str, script: str) -> str:
         """Keep the script under the run's prefix in Batchsite's storage, as S3 would hold it."""

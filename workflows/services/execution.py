@@ -201,6 +201,9 @@ def team_dispatch(*, team_id: int) -> int:
         except ENGINE_ERRORS as exc:
             _finish_failed(call, f"could not evaluate the task: {exc}", rc=None)
             unevaluable.append(call)
+    # Saved before the backend sees the job, so a call adopted after a lost reply can be collected.
+    Call.objects.bulk_update([call for pairs in by_backend.values() for call, _ in pairs],
+                             ["command", "runtime", "prepared_inputs"], batch_size=500)
     for name, pairs in by_backend.items():
         submitted = backend_for(name).submit([spec for _, spec in pairs])
         _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)])
@@ -211,15 +214,15 @@ def team_dispatch(*, team_id: int) -> int:
 
 def _record_submitted(pairs) -> None:
     now = timezone.now()
-    aborted = []
     with transaction.atomic():
+        # A call aborted while it was being submitted is no longer SUBMITTING: stop its job.
+        still = set(Call.objects.select_for_update().filter(
+            pk__in=[call.pk for call, _ in pairs], status=Call.Status.SUBMITTING).values_list("pk", flat=True))
         for call, sub in pairs:
-            updated = Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
-                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, command=call.command,
-                runtime=call.runtime, prepared_inputs=call.prepared_inputs, script_key=sub.script_key,
-            )
-            if not updated:
-                aborted.append(sub.handle)
+            call.status, call.backend_job_id, call.script_key = Call.Status.SUBMITTED, sub.handle, sub.script_key
+        Call.objects.bulk_update([call for call, _ in pairs if call.pk in still],
+                                 ["status", "backend_job_id", "script_key"], batch_size=500)
+        aborted = [sub.handle for call, sub in pairs if call.pk not in still]
         Script.objects.bulk_create(
             [Script(run_id=call.run_id, team_id=call.team_id, bucket=sub.script_bucket, key=sub.script_key,
                     size=sub.script_size, created=now) for call, sub in pairs],
@@ -239,9 +242,10 @@ def poll_soon(name: str) -> None:
 
     if current_app.conf.task_always_eager:
         return  # run_wdl's loop polls by itself
-    if cache.add(f"poll-pending:{name}", 1, timeout=30):
-        kind = provider_for(name).kind
-        poll_backend.apply_async((name,), countdown=settings.BATCHSITE_POLL_SECONDS.get(kind, 5.0))
+    interval = settings.BATCHSITE_POLL_SECONDS.get(provider_for(name).kind, 5.0)
+    # The marker outlives a lost poll task only briefly: then the beat's tick schedules another.
+    if cache.add(f"poll-pending:{name}", 1, timeout=max(10, 4 * interval)):
+        poll_backend.apply_async((name,), countdown=interval)
 
 
 def backend_poll(*, name: str) -> int:
@@ -387,15 +391,23 @@ def run_abort_finish(*, run_id) -> None:
 # ---- the beat's safety net -----------------------------------------------------------
 
 def tick() -> None:
-    """Poll, then step runs and dispatch teams that a lost message may have left waiting."""
-    backends_poll()
+    """Restart whatever a lost message left waiting: polls, advances, aborts and dispatches."""
+    from workflows.tasks import abort_run, advance_run, dispatch_team
+
+    names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
+    if current_app.conf.task_always_eager:
+        backends_poll()
+    else:
+        for name in names:
+            poll_soon(name)
     for run_id in Run.objects.filter(status=Run.Status.ABORTING).values_list("pk", flat=True):
-        run_abort_finish(run_id=run_id)
+        abort_run.delay(str(run_id))
     stalled = Run.objects.filter(status__in=ADVANCEABLE).filter(
         Q(engine_state__isnull=True) | Q(calls__status=Call.Status.SUCCEEDED, calls__fed=False)
         | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
     ).order_by().values_list("pk", flat=True).distinct()
     for run_id in list(stalled):
-        run_advance(run_id=run_id)
-    for team_id in list(Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()):
-        team_dispatch(team_id=team_id)
+        advance_run.delay(str(run_id))
+    waiting = Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()
+    for team_id in list(waiting):
+        dispatch_team.delay(team_id)
