@@ -193,8 +193,10 @@ def _evaluate_declarations(task: Tree.Task, call_dir: _CallDir, inputs: dict,
             continue  # null for a defaulted, non-optional input means: use the default (as miniwdl does)
         values = values.bind(name, value)
     env = call_dir.bind_inputs(values)
-    stdlib = _TaskInputStdLib(task, call_dir, localize)
     pending = [decl for decl in decls.values() if not env.has_binding(decl.name)]
+    if not pending:
+        return env  # a standard library costs a millisecond to build: skip it when nothing needs it
+    stdlib = _TaskInputStdLib(task, call_dir, localize)
     for decl in _evaluation_order(pending):
         value = decl.expr.eval(env, stdlib=stdlib).coerce(decl.type) if decl.expr is not None else Value.Null()
         env = env.bind(decl.name, value)
