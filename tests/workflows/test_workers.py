@@ -104,7 +104,7 @@ def test_four_racing_workers_never_exceed_any_teams_cap(services, alice, tmp_pat
     with running(worker(env, logs / "worker.log", concurrency=4)):
         sampler.start()
         try:
-            wait_until(lambda: not Run.objects.exclude(status__in=Run.TERMINAL).exists(), timeout=120,
+            wait_until(lambda: not Run.objects.exclude(status__in=Run.TERMINAL).exists(), timeout=400,
                        interval=0.2, message="all runs ending")
         finally:
             stop.set()

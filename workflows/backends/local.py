@@ -22,6 +22,7 @@ from workflows.backends.base import HostWorkspace, JobSpec, JobState, Submitted
 # A submitted job whose process has not started after this long never will.
 START_GRACE_SECONDS = 30
 LOG_CHUNK = 256 * 1024
+LAUNCH_BATCH = 1000  # scripts per launcher command line, well under the kernel's argument limit
 
 
 def wrapper_script(*, execution_dir: str, command: str) -> str:
@@ -76,11 +77,12 @@ class LocalBackend:
                 scripts.append(str(execution / "script"))
             submitted.append(Submitted(handle=str(execution), script_bucket="", script_key=key,
                                        script_size=len(script.encode())))
-        if scripts:
-            # One bash starts them all; setsid --fork gives each job a session of its own and
-            # init as its parent, so it outlives this worker and is never left a zombie here.
+        for start in range(0, len(scripts), LAUNCH_BATCH):
+            # One detached bash starts a batch; setsid --fork gives each job a session of its own
+            # and init as its parent, so it outlives this worker and is never left a zombie here.
             subprocess.run(
-                ["bash", "-c", 'for s; do setsid --fork bash "$s"; done', "launch", *scripts],
+                ["setsid", "--fork", "bash", "-c", 'for s; do setsid --fork bash "$s"; done', "launch",
+                 *scripts[start:start + LAUNCH_BATCH]],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 close_fds=True, check=True,
             )

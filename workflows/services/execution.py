@@ -202,8 +202,12 @@ def team_dispatch(*, team_id: int) -> int:
             _finish_failed(call, f"could not evaluate the task: {exc}", rc=None)
             unevaluable.append(call)
     # Saved before the backend sees the job, so a call adopted after a lost reply can be collected.
-    Call.objects.bulk_update([call for pairs in by_backend.values() for call, _ in pairs],
-                             ["command", "runtime", "prepared_inputs"], batch_size=500)
+    # (Row by row in one transaction: bulk_update's CASE expressions cost more than the round trips.)
+    with transaction.atomic():
+        for pairs in by_backend.values():
+            for call, _ in pairs:
+                Call.objects.filter(pk=call.pk).update(command=call.command, runtime=call.runtime,
+                                                       prepared_inputs=call.prepared_inputs)
     for name, pairs in by_backend.items():
         submitted = backend_for(name).submit([spec for _, spec in pairs])
         _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)])
@@ -216,13 +220,9 @@ def _record_submitted(pairs) -> None:
     now = timezone.now()
     with transaction.atomic():
         # A call aborted while it was being submitted is no longer SUBMITTING: stop its job.
-        still = set(Call.objects.select_for_update().filter(
-            pk__in=[call.pk for call, _ in pairs], status=Call.Status.SUBMITTING).values_list("pk", flat=True))
-        for call, sub in pairs:
-            call.status, call.backend_job_id, call.script_key = Call.Status.SUBMITTED, sub.handle, sub.script_key
-        Call.objects.bulk_update([call for call, _ in pairs if call.pk in still],
-                                 ["status", "backend_job_id", "script_key"], batch_size=500)
-        aborted = [sub.handle for call, sub in pairs if call.pk not in still]
+        aborted = [sub.handle for call, sub in pairs if not Call.objects.filter(
+            pk=call.pk, status=Call.Status.SUBMITTING).update(
+                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key)]
         Script.objects.bulk_create(
             [Script(run_id=call.run_id, team_id=call.team_id, bucket=sub.script_bucket, key=sub.script_key,
                     size=sub.script_size, created=now) for call, sub in pairs],
