@@ -7,7 +7,7 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv venv-dev services chromium demo
+.PHONY: run test venv venv-dev services chromium demo clients
 
 $(VENV)/.requirements: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,16 @@ $(VENV)/.requirements: requirements.txt
 $(VENV)/.requirements-dev: $(VENV)/.requirements requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
+
+# cromshell and cromwell-tools each in a virtualenv of their own (their pins conflict), for the API tests.
+CLIENT_VENVS := .venv-cromshell/.requirements .venv-cromwell-tools/.requirements
+
+.venv-%/.requirements: tests/api/clients/%.txt
+	@test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+clients: $(CLIENT_VENVS)
 
 venv: $(VENV)/.requirements
 venv-dev: $(VENV)/.requirements-dev
@@ -44,5 +54,5 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # The whole suite on PostgreSQL and Redis, AWS through moto's server, browsers in Chromium.
-test: venv-dev services chromium
+test: venv-dev services chromium clients
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from teams.models import AuditEvent, Membership, Project, Team
+from teams.models import ApiToken, AuditEvent, Membership, Project, Team
 from teams.services import narrowing_validate, team_validate
 
 
@@ -110,3 +110,24 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Users create their own tokens (the secret is shown to them once); operators may only look and revoke."""
+
+    list_display = ("user", "name", "prefix", "created", "last_used", "revoked")
+    list_filter = ("revoked",)
+    search_fields = ("user__username", "name", "prefix")
+    readonly_fields = ("user", "name", "prefix", "token_hash", "created", "last_used")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from django.utils import timezone
+
+        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        self.message_user(request, f"{count} token(s) revoked.")

@@ -104,3 +104,25 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M} {self.user} {self.get_action_display()} {self.target}"
+
+
+class ApiToken(models.Model):
+    """A user's token for the Cromwell-compatible API, sent as HTTP Basic (username:token); kept only hashed."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. laptop cromshell.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 of the token.")
+    prefix = models.CharField(max_length=16, editable=False, help_text="The token's first characters, to tell tokens apart.")
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None

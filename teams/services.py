@@ -200,3 +200,70 @@ def audit_record(*, team: Team, user, action: str, target: str = "", **details) 
 
     return AuditEvent.objects.create(team=team, user=user if user and user.is_authenticated else None,
                                      action=action, target=target, details=details)
+
+
+# ---- API tokens: shown once, stored as a SHA-256 hash ----------------------------------
+
+API_TOKEN_PREFIX = "bst_"
+_API_TOKEN_SHOWN = 12  # characters kept in clear to tell a user's tokens apart
+_LAST_USED_EVERY = 60  # seconds: last_used is a hint, not a write on every request
+
+
+def _api_token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def api_token_create(*, user, name: str) -> tuple["ApiToken", str]:
+    """Create an API token for the user; return it and the secret, which is never shown again."""
+    import secrets
+
+    from teams.models import ApiToken
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "give the token a name, e.g. the machine it is for"})
+    if len(name) > 100:
+        raise ValidationError({"name": "a token name is at most 100 characters"})
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, token_hash=_api_token_hash(secret),
+                                    prefix=secret[:_API_TOKEN_SHOWN])
+    return token, secret
+
+
+def api_token_revoke(*, user, pk: int) -> "ApiToken":
+    """Revoke one of the user's tokens (404 for anyone else's); revoking twice is harmless."""
+    from django.http import Http404
+    from django.utils import timezone
+
+    from teams.models import ApiToken
+
+    token = ApiToken.objects.filter(user=user, pk=pk).first()
+    if token is None:
+        raise Http404("No such token.")
+    ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=timezone.now())
+    token.refresh_from_db()
+    return token
+
+
+def api_token_authenticate(*, username: str | None, secret: str):
+    """Return the active user a live token belongs to (and matching username, when given), else None."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from teams.models import ApiToken
+
+    if not secret or len(secret) > 200:
+        return None
+    token = (ApiToken.objects.filter(token_hash=_api_token_hash(secret), revoked__isnull=True)
+             .select_related("user").first())
+    if token is None or not token.user.is_active:
+        return None
+    if username is not None and username != token.user.get_username():
+        return None
+    now = timezone.now()
+    if token.last_used is None or now - token.last_used > timedelta(seconds=_LAST_USED_EVERY):
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+    return token.user

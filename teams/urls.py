@@ -5,4 +5,5 @@ from teams import views
 app_name = "teams"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("teams/<slug:slug>/slots/", views.slots, name="slots"),
 ]

@@ -5,6 +5,18 @@ from workflows import views
 app_name = "workflows"
 urlpatterns = [
     path("teams/<slug:team_slug>/projects/<slug:project_slug>/workflows/new/", views.workflow_create, name="create"),
+    path("teams/<slug:team_slug>/runs/", views.run_list, name="run_list"),
     path("workflows/<int:pk>/", views.workflow_detail, name="detail"),
     path("workflows/<int:pk>/versions/", views.version_upload, name="version_upload"),
+    path("workflows/<int:pk>/launch/", views.run_launch, name="launch"),
+    path("runs/<uuid:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<uuid:pk>/live/", views.run_live, name="run_live"),
+    path("runs/<uuid:pk>/timeline/", views.run_timeline, name="run_timeline"),
+    path("runs/<uuid:pk>/abort/", views.run_abort, name="run_abort"),
+    path("runs/<uuid:pk>/relaunch/", views.run_relaunch, name="run_relaunch"),
+    path("runs/<uuid:pk>/retry/", views.run_retry, name="run_retry"),
+    path("runs/<uuid:pk>/cleanup/", views.run_cleanup, name="run_cleanup"),
+    path("calls/<int:pk>/logs/<str:stream>/", views.call_log, name="call_log"),
+    path("calls/<int:pk>/logs/<str:stream>/tail/", views.call_log_tail, name="call_log_tail"),
+    path("calls/<int:pk>/logs/<str:stream>/download/", views.call_log_download, name="call_log_download"),
 ]

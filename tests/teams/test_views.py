@@ -48,3 +48,38 @@ def test_a_wrong_password_is_refused_with_a_message(client, alice):
     response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_the_dashboard_shows_slots_in_use_per_team_and_project_and_recent_runs(client, alice, team, project):
+    from teams.services import project_create
+    from tests.workflows.ui_factories import hello_workflow, make_calls, make_run
+    from workflows.models import Call, Run
+
+    pilot = project_create(team=team, name="Pilot", slug="pilot", max_running_jobs=2)
+    run = make_run(hello_workflow(project, alice), alice, status=Run.Status.RUNNING)
+    make_calls(run, 6, status=Call.Status.RUNNING)
+    make_calls(run, 41, status=Call.Status.QUEUED, fqn="hello.later")
+    client.force_login(alice)
+    page = client.get(reverse("teams:dashboard")).content.decode()
+    assert "running <strong>6</strong> / cap 8, queued <strong>41</strong>" in page
+    assert "running 6 / cap 8, queued 41" in page  # the Exomes project
+    assert "running 0 / cap 2, queued 0" in page and pilot.name in page
+    assert str(run.pk)[:8] in page
+
+
+def test_the_slots_strip_refreshes_itself(client, bob, team, project):
+    client.force_login(bob)
+    strip = client.get(reverse("teams:slots", args=[team.slug]), headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 3s"' in strip and "running <strong>0</strong> / cap 8" in strip
+    assert "<html" not in strip
+
+
+def test_a_team_without_runs_says_how_to_start(client, alice, wdl_workflow):
+    client.force_login(alice)
+    assert "No runs yet" in client.get(reverse("teams:dashboard")).content.decode()
+
+
+def test_carol_gets_404_on_the_slots_of_alices_team(client, carol, other_team, team):
+    client.force_login(carol)
+    assert client.get(reverse("teams:slots", args=[team.slug])).status_code == 404
+    assert client.get(reverse("teams:slots", args=["no-such-team"])).status_code == 404

@@ -49,7 +49,7 @@ def run_advance(*, run_id) -> None:
         finished = list(calls.filter(status=Call.Status.SUCCEEDED, fed=False).values_list("pk", "call_id", "outputs"))
         doc = document_for(run.version)
         if run.engine_state is None:
-            state = engine.EngineState.start(doc, run.inputs, run_dir=run.root)
+            state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run))
         else:
             state = engine.EngineState.loads(doc, bytes(run.engine_state))
         try:
@@ -78,6 +78,13 @@ def run_advance(*, run_id) -> None:
         run.save(update_fields=fields)
         if new_calls:
             _enqueue_dispatch(run.team_id)
+
+
+def _engine_dir(run: Run) -> str:
+    """Return a local directory for files workflow expressions write (write_lines() and kin)."""
+    if "://" in run.root:  # an object store root: keep them on this host
+        return str(settings.VAR_DIR / "runs" / str(run.pk))
+    return run.root
 
 
 def _run_fail(run: Run, failed: list[Call], message: str = "") -> None:
@@ -180,7 +187,7 @@ def job_spec(call: Call) -> JobSpec:
         name=job_name(call), call_dir=call.call_dir, command=prepared.command, runtime=prepared.runtime,
         script_prefix=run.script_prefix, job_role_arn=run.job_role_arn, files=files,
         registry_credential_arn=call.team.registry_credential_arn,
-        tags={"batchsite:run": str(run.pk), "batchsite:call": f"{call.call_id}#{call.attempt}",
+        tags={"batchsite:run": str(run.pk), "batchsite:call": f"{call.call_id}/attempt-{call.attempt}",
               "batchsite:team": str(call.team_id)},
     )
 
@@ -380,7 +387,9 @@ def run_abort_finish(*, run_id) -> None:
         by_backend[call.backend].append(call.backend_job_id)
     for name, handles in by_backend.items():
         backend_for(name).terminate(handles)
-    Call.objects.filter(pk__in=[c.pk for c in active]).update(status=Call.Status.ABORTED, ended=timezone.now())
+    # A call a concurrent poll just finished keeps its real ending.
+    Call.objects.filter(pk__in=[c.pk for c in active], status__in=Call.ACTIVE).update(
+        status=Call.Status.ABORTED, ended=timezone.now())
     with transaction.atomic():
         if not Call.objects.filter(run=run, status=Call.Status.SUBMITTING).exists():
             Run.objects.filter(pk=run.pk, status=Run.Status.ABORTING).update(

@@ -34,9 +34,17 @@ class Command(BaseCommand):
         parser.add_argument("--project", help="project slug in the team")
         parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls")
 
-    def handle(self, *args, wdl, inputs=None, options=None, imports=None, team=None, project=None, poll=0.1, **kw):
-        # The worker is this process: tasks run in place of being queued.
+    def handle(self, *args, **options):
+        # The worker is this process: tasks run in place of being queued (and are queued again
+        # afterwards, for whoever called the command in-process).
+        before = celery_app.conf.task_always_eager
         celery_app.conf.task_always_eager = True
+        try:
+            self._run(**options)
+        finally:
+            celery_app.conf.task_always_eager = before
+
+    def _run(self, *, wdl, inputs=None, options=None, imports=None, team=None, project=None, poll=0.1, **kw):
         for name in ("celery", "kombu"):
             logging.getLogger(name).setLevel(logging.ERROR)
         source = _read(wdl, "WDL file")

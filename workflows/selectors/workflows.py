@@ -1,4 +1,4 @@
-"""Reads of workflows and runs, every one scoped to the user's teams."""
+"""Reads of workflows and their versions, scoped to the user's teams."""
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -27,3 +27,13 @@ def workflow_get_for_user(*, user, pk: int, write: bool = False) -> Workflow:
 def version_list(*, workflow: Workflow) -> QuerySet[WorkflowVersion]:
     """Return a workflow's versions, newest first (the caller has checked access to the workflow)."""
     return workflow.versions.select_related("created_by").order_by("-number")
+
+
+def version_get(*, workflow: Workflow, number: int | None = None) -> WorkflowVersion:
+    """Return a version of a workflow the caller has checked access to (default: the newest); 404 if none."""
+    versions = version_list(workflow=workflow)
+    version = versions.filter(number=number).first() if number is not None else versions.first()
+    if version is None:
+        raise Http404("No such version.")
+    version.workflow = workflow
+    return version

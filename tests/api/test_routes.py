@@ -1,0 +1,77 @@
+"""Every route with a workflow id: outsiders get 404, malformed ids 400, unknown ids 404."""
+import uuid
+
+import pytest
+
+from tests.api.conftest import HELLO, submit
+from workflows.models import Run
+
+ROUTES = [
+    ("get", "status"), ("get", "outputs"), ("get", "logs"), ("get", "labels"), ("patch", "labels"),
+    ("get", "metadata"), ("get", "metadata/failed-jobs"), ("get", "timing"), ("post", "abort"),
+    ("post", "releaseHold"), ("get", "calls/1/log"),
+]
+
+
+def _call(client, method, path, headers):
+    if method == "patch":
+        return client.patch(path, '{"a": "b"}', content_type="application/json", **headers)
+    return getattr(client, method)(path, **headers)
+
+
+@pytest.fixture
+def alices_run(client, alice_auth):
+    response = submit(client, alice_auth, HELLO, workflowOnHold="true")
+    assert response.status_code == 201, response.content
+    return Run.objects.get(pk=response.json()["id"])
+
+
+@pytest.mark.parametrize("method, route", ROUTES)
+def test_an_outsider_gets_404_for_another_teams_run(client, alices_run, carol_auth, method, route):
+    response = _call(client, method, f"/api/workflows/v1/{alices_run.pk}/{route}", carol_auth)
+    assert response.status_code == 404
+    assert response.json() == {"status": "fail", "message": f"Unrecognized workflow ID: {alices_run.pk}"}
+    alices_run.refresh_from_db()
+    assert alices_run.status == Run.Status.ON_HOLD and alices_run.labels == {}
+
+
+@pytest.mark.parametrize("method, route", ROUTES)
+def test_a_malformed_id_gets_400(client, alice_auth, method, route):
+    response = _call(client, method, f"/api/workflows/v1/not-a-uuid/{route}", alice_auth)
+    assert response.status_code == 400
+    assert response.json() == {"status": "fail", "message": "Invalid workflow ID: 'not-a-uuid'."}
+
+
+@pytest.mark.parametrize("method, route", ROUTES)
+def test_an_unknown_id_gets_404(client, alice_auth, method, route):
+    unknown = uuid.uuid4()
+    response = _call(client, method, f"/api/workflows/v1/{unknown}/{route}", alice_auth)
+    assert response.status_code == 404
+    assert response.json()["message"] == f"Unrecognized workflow ID: {unknown}"
+
+
+@pytest.mark.parametrize("method, route", ROUTES)
+def test_every_route_needs_a_token(client, alices_run, method, route):
+    response = _call(client, method, f"/api/workflows/v1/{alices_run.pk}/{route}", {})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("method, route", [("post", "abort"), ("post", "releaseHold"), ("patch", "labels")])
+def test_a_viewer_may_look_but_not_act(client, alices_run, bob_auth, method, route):
+    assert client.get(f"/api/workflows/v1/{alices_run.pk}/status", **bob_auth).status_code == 200
+    response = _call(client, method, f"/api/workflows/v1/{alices_run.pk}/{route}", bob_auth)
+    assert response.status_code == 403
+    alices_run.refresh_from_db()
+    assert alices_run.status == Run.Status.ON_HOLD
+
+
+def test_the_wrong_method_gets_405_json(client, alice_auth):
+    response = client.delete("/api/workflows/v1/backends", **alice_auth)
+    assert response.status_code == 405
+    assert response.json()["status"] == "fail"
+
+
+def test_an_unknown_api_path_gets_404_json(client, alice_auth):
+    response = client.get("/api/workflows/v1/x/y/z", **alice_auth)
+    assert response.status_code == 404
+    assert response.json()["status"] == "fail"

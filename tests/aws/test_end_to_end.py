@@ -1,0 +1,151 @@
+"""A run on AWS Batch from submission to outputs: the real engine, database and backend, emulated compute."""
+import time
+
+import pytest
+
+from tests.conftest import ALICE_ROLE
+from workflows.models import Call, Run, Script
+from workflows.services import run_abort, run_submit, tick, workflow_create
+
+SCATTER_GATHER = b"""version 1.0
+
+workflow gather_files {
+  input {
+    Array[String] parts = ["one", "two", "three"]
+  }
+  scatter (i in range(length(parts))) {
+    call write_part { input: index = i, text = parts[i] }
+  }
+  call merge { input: files = write_part.part }
+  output {
+    Array[File] part_files = write_part.part
+    File merged = merge.merged
+    Int merged_lines = merge.lines
+  }
+}
+
+task write_part {
+  input {
+    Int index
+    String text
+  }
+  command <<<
+    echo "~{text}" > part_~{index}.txt
+  >>>
+  output {
+    File part = "part_~{index}.txt"
+  }
+}
+
+task merge {
+  input {
+    Array[File] files
+  }
+  command <<<
+    cat ~{sep=" " files} > merged.txt
+    cat ~{write_lines(files)} | wc -l
+  >>>
+  output {
+    File merged = "merged.txt"
+    Int lines = read_int(stdout())
+  }
+}
+"""
+
+WIDE = b"""version 1.0
+workflow wide {
+  scatter (i in range(8)) { call double { input: i = i } }
+  output { Array[Int] doubled = double.out }
+}
+task double {
+  input { Int i }
+  command <<< echo $(( ~{i} * 2 )) >>>
+  output { Int out = read_int(stdout()) }
+}
+"""
+
+SLEEPY = b"""version 1.0
+workflow sleepy {
+  scatter (i in range(2)) { call nap }
+}
+task nap { command <<< sleep 120 >>> }
+"""
+
+
+def drive(run: Run, *, until, timeout: float = 120, watch=None) -> Run:
+    """Tick as the beat would until until(run) holds, calling watch(run) after every tick."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tick()
+        run.refresh_from_db()
+        if watch:
+            watch(run)
+        if until(run):
+            return run
+        assert time.monotonic() < deadline, (run.status, list(Call.objects.filter(run=run).values_list("fqn", "status", "failure")))
+        time.sleep(0.2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scatter_and_gather_runs_on_batch_to_its_outputs(aws, eager, project, alice):
+    version = workflow_create(project=project, name="gather", source=SCATTER_GATHER).versions.get()
+
+    run = run_submit(version=version, user=alice, inputs={})
+    run = drive(run, until=lambda r: not r.is_active)
+
+    assert run.status == Run.Status.SUCCEEDED, run.failures
+    assert run.root.startswith(aws.root + "/gather_files/")
+    parts = run.outputs["gather_files.part_files"]
+    assert [p.removeprefix(run.root) for p in parts] == [
+        f"/call-write_part/shard-{i}/attempt-1/execution/part_{i}.txt" for i in range(3)]
+    assert [aws.read(p) for p in parts] == ["one\n", "two\n", "three\n"]
+    assert aws.read(run.outputs["gather_files.merged"]) == "one\ntwo\nthree\n"
+    assert run.outputs["gather_files.merged_lines"] == 3
+    # The three shards went as one array job, the gather as a single job.
+    submitted = aws.emulator.calls("submitjob")
+    assert sorted(body.get("arrayProperties", {}).get("size", 1) for body in submitted) == [1, 3]
+    # Every script is under the team's prefix, recorded for cleanup, and kept in its call directory.
+    scripts = list(Script.objects.filter(run=run).values_list("bucket", "key"))
+    assert len(scripts) == 2 and all(b == aws.script_bucket and k.startswith("teams/genomics/") for b, k in scripts)
+    assert sorted(aws.keys(aws.script_bucket)) == sorted(k for _, k in scripts)
+    merge = Call.objects.get(run=run, fqn="gather_files.merge")
+    assert "cat " in aws.read(f"{merge.call_dir}/execution/script")
+    # The container ran under the run's role.
+    definitions = aws.batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+    assert {d["containerProperties"]["jobRoleArn"] for d in definitions} == {ALICE_ROLE}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_aborting_a_run_terminates_its_array_job(aws, eager, project, alice):
+    version = workflow_create(project=project, name="sleepy", source=SLEEPY).versions.get()
+    run = run_submit(version=version, user=alice, inputs={})
+    run = drive(run, until=lambda r: Call.objects.filter(run=r, status=Call.Status.RUNNING).count() == 2)
+
+    run_abort(run=run)
+    run = drive(run, until=lambda r: not r.is_active)
+
+    assert run.status == Run.Status.ABORTED
+    [parent] = [body for body in aws.emulator.calls("submitjob") if "arrayProperties" in body]
+    terminated = [body["jobId"] for body in aws.emulator.calls("terminatejob")]
+    assert len(terminated) == 1 and ":" not in terminated[0]  # the parent, once
+    job = aws.emulator.wait(terminated[0])
+    assert [child.status for child in job.children] == ["FAILED", "FAILED"]
+    assert parent["jobName"].endswith("-x2")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_team_cap_bounds_active_calls_and_the_size_of_array_jobs(aws, eager, project, alice):
+    project.team.max_running_jobs = 3
+    project.team.save()
+    version = workflow_create(project=project, name="wide", source=WIDE).versions.get()
+    active = []
+
+    run = run_submit(version=version, user=alice, inputs={})
+    run = drive(run, until=lambda r: not r.is_active,
+                watch=lambda r: active.append(Call.objects.filter(run=r, status__in=Call.ACTIVE).count()))
+
+    assert run.status == Run.Status.SUCCEEDED, run.failures
+    assert run.outputs == {"wide.doubled": [0, 2, 4, 6, 8, 10, 12, 14]}
+    assert max(active) == 3
+    sizes = [body.get("arrayProperties", {}).get("size", 1) for body in aws.emulator.calls("submitjob")]
+    assert sum(sizes) == 8 and max(sizes) <= 3

@@ -1,0 +1,440 @@
+"""The AWS Batch backend: the only code that calls Batch, S3 and CloudWatch Logs (with boto3).
+
+A call attempt is a Batch job. Its job script goes to s3://<scriptBucketName>/<run prefix><md5>
+(identical scripts are stored once); the shards of one scatter that are submitted together go
+as one array job whose children read their scripts from one bundle object. Job definitions are
+shared by every run with the same (image, job role, registry credential, retries) and carry the
+role as jobRoleArn. Jobs carry deterministic names and batchsite:* tags, so a submission whose
+reply was lost is found again (find) instead of being started twice. See scripts.py for what
+the compute environment must provide.
+
+A handle is a Batch job id; a child of an array job is "<parent job id>:<index>".
+"""
+import contextlib
+import hashlib
+import random
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import Mapping, Sequence
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+from batchsite.config import AwsConfig, ProviderConfig
+from workflows.backends.base import JobSpec, JobState, Submitted, TransientBackendError
+
+from . import jobs as batch_jobs
+from . import scripts
+from .jobs import ENDED, MAX_ARRAY, QUEUED, STARTED, job_failure
+from .workspace import S3Workspace, split_uri
+
+__all__ = ["AwsBatchBackend", "job_failure"]
+
+LOG_GROUP = "/aws/batch/job"
+DESCRIBE_MAX = 100  # ids per DescribeJobs call
+THREADS = 32
+LOG_CHUNK = 256 * 1024
+# Logs of jobs that died before archiving their own are copied by poll, this many per cycle at
+# most: GetLogEvents is rate-limited, and a mass failure must not stall polling.
+ARCHIVES_PER_POLL = 20
+THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling", "SlowDown", "RequestLimitExceeded"}
+
+
+def _throttled(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and (
+        exc.response.get("Error", {}).get("Code") in THROTTLED
+        or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 429)
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        return _throttled(exc) or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return isinstance(exc, (ConnectionError, HTTPClientError))
+
+
+@contextlib.contextmanager
+def _aws(what: str):
+    """Turn throttling and connection failures (after boto3's own retries) into TransientBackendError."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        if _transient(exc):
+            raise TransientBackendError(f"{what}: {exc}") from exc
+        raise
+
+
+def _error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _chunks(items: list, size: int):
+    return (items[i:i + size] for i in range(0, len(items), size))
+
+
+class AwsBatchBackend:
+    """Run call attempts as AWS Batch jobs of one provider (see the module docstring)."""
+
+    retry_base_seconds = 0.5
+
+    def __init__(self, provider: ProviderConfig, aws: AwsConfig):
+        self.name = provider.name
+        self.provider = provider
+        self.defaults = provider.default_runtime_attributes
+        self.script_bucket = provider.script_bucket_name
+        self.container_root = str(provider.raw.get("container-root") or "/cromwell_root").rstrip("/")
+        self.attempts = provider.num_submit_attempts
+        config = Config(region_name=aws.region, max_pool_connections=2 * THREADS,
+                        retries={"mode": "adaptive", "total_max_attempts": provider.num_submit_attempts})
+        session = boto3.session.Session()
+        self.batch = session.client("batch", config=config)
+        # SubmitJob is not idempotent: boto3 retrying one whose reply was lost would start a
+        # second job. Submissions are retried in _submit_job, after looking the job up by name.
+        self.submitter = session.client("batch", config=config.merge(Config(retries={"mode": "adaptive", "total_max_attempts": 1})))
+        self.registrar = session.client("batch", config=config.merge(
+            Config(retries={"mode": "adaptive", "total_max_attempts": provider.num_create_definition_attempts})))
+        self.s3 = session.client("s3", config=config)
+        self.logs = session.client("logs", config=config)
+        self._lock = threading.Lock()
+        self._definitions: dict[str, tuple[str, str]] = {}  # name -> (arn, day last tagged used)
+        self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()  # scripts known to be in S3
+        self._arrays: OrderedDict[str, tuple] = OrderedDict()  # parent id -> (statusSummary, {handle: state})
+        self._streams: OrderedDict[str, str] = OrderedDict()  # handle -> CloudWatch log stream, for tails
+
+    # ---- the local side of a call ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def workspace(self, call_dir: str, *, finished: bool = False):
+        space = S3Workspace(self.s3, call_dir, self.container_root)
+        try:
+            if finished:
+                with _aws("fetching the call's execution directory"):
+                    space.fetch_execution()
+            yield space
+        finally:
+            space.close()
+
+    # ---- submit --------------------------------------------------------------------------
+
+    def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
+        texts = [self._script(job) for job in jobs]
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for index, job in enumerate(jobs):
+            groups[self._group(job)].append(index)
+        plans, objects = [], {}
+        for key, indexes in groups.items():
+            for chunk in _chunks(indexes, MAX_ARRAY):
+                body = texts[chunk[0]] if len(chunk) == 1 else scripts.bundle(
+                    [texts[i] for i in chunk], [jobs[i].name for i in chunk])
+                script_key = jobs[chunk[0]].script_prefix + hashlib.md5(body).hexdigest()
+                objects[script_key] = body
+                plans.append((key, chunk, script_key, len(body)))
+        self._store(objects)
+        results: list[Submitted | None] = [None] * len(jobs)
+        for (queue, definition, resources, _, _), chunk, script_key, size in plans:
+            first = jobs[chunk[0]]
+            url = f"s3://{self.script_bucket}/{script_key}"
+            request = dict(jobQueue=queue, jobDefinition=self._definition(*definition),
+                           containerOverrides=batch_jobs.overrides(len(chunk), url, resources))
+            if len(chunk) == 1:
+                handles = [self._submit_job(dict(request, jobName=first.name, tags=batch_jobs.tags(first.tags)))]
+            else:
+                parent = self._submit_job(dict(request, jobName=f"{first.name}-x{len(chunk)}"[:128],
+                                               tags=batch_jobs.array_tags([jobs[i] for i in chunk]),
+                                               arrayProperties={"size": len(chunk)}))
+                handles = [f"{parent}:{n}" for n in range(len(chunk))]
+            for index, handle in zip(chunk, handles):
+                results[index] = Submitted(handle=handle, script_bucket=self.script_bucket,
+                                           script_key=script_key, script_size=size)
+        return results
+
+    def _script(self, job: JobSpec) -> bytes:
+        work_dir = f"{self.container_root}/{job.call_dir.removeprefix('s3://')}/execution"
+        return scripts.job_script(call_dir=job.call_dir, work_dir=work_dir, command=job.command,
+                                  files=job.files).encode()
+
+    def _group(self, job: JobSpec) -> tuple:
+        return batch_jobs.group(job, defaults=self.defaults, queue=self.provider.queue_arn,
+                                credential=self._provider_credential())
+
+    def _provider_credential(self) -> str:
+        # A dockerhub token that is a Secrets Manager ARN can be given to Batch; a raw token (the
+        # Cromwell form) is the compute environment's business and is never sent anywhere.
+        hub = self.provider.dockerhub
+        token = hub.token.reveal() if hub and hub.token else ""
+        return token if token.startswith("arn:aws:secretsmanager:") else ""
+
+    def _store(self, objects: dict[str, bytes]) -> None:
+        """Put the scripts S3 does not have yet; a script already there is left as it is."""
+        missing = {k: v for k, v in objects.items() if (self.script_bucket, k) not in self._stored}
+
+        def put(key: str) -> None:
+            try:
+                self.s3.put_object(Bucket=self.script_bucket, Key=key, Body=missing[key], IfNoneMatch="*")
+            except ClientError as exc:
+                if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise
+        with _aws("storing job scripts"), ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(put, missing))
+        with self._lock:
+            for key in missing:
+                self._stored[(self.script_bucket, key)] = None
+            while len(self._stored) > 100_000:
+                self._stored.popitem(last=False)
+
+    def _definition(self, image: str, role: str, credential: str, retries: int) -> str:
+        """Return the ARN of the job definition for this signature, registering it the first time."""
+        name, request = batch_jobs.definition_request(image, role, credential, retries)
+        today = date.today().isoformat()
+        arn, tagged = self._definitions.get(name, ("", ""))
+        with _aws("finding the job definition"):
+            if not arn:
+                found = self.batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]
+                if found:
+                    latest = max(found, key=lambda d: d["revision"])
+                    arn, tagged = latest["jobDefinitionArn"], latest.get("tags", {}).get("batchsite:last-used", "")
+                else:
+                    arn = self.registrar.register_job_definition(
+                        jobDefinitionName=name, tags={"batchsite:last-used": today}, **request)["jobDefinitionArn"]
+                    tagged = today
+            if tagged != today:  # deregister_unused() goes by this tag
+                self.batch.tag_resource(resourceArn=arn, tags={"batchsite:last-used": today})
+        self._definitions[name] = (arn, today)
+        return arn
+
+    def _submit_job(self, request: dict) -> str:
+        """Submit one job, retrying throttling; after an unclear failure, look for it by name first."""
+        for attempt in range(self.attempts):
+            try:
+                return self.submitter.submit_job(**request)["jobId"]
+            except (ClientError, BotoCoreError) as exc:
+                if not _transient(exc):
+                    raise
+                failure = exc
+                if not _throttled(exc):  # the job may exist: its reply is what was lost
+                    found = self._job_named(request["jobName"], request["jobQueue"])
+                    if found:
+                        return found
+            time.sleep(min(20.0, self.retry_base_seconds * 2 ** attempt) * random.uniform(0.5, 1.0))
+        raise TransientBackendError(f"submitting {request['jobName']}: {failure}")
+
+    def _list_jobs(self, queue: str, name: str) -> list[dict]:
+        """Return the top-level jobs in the queue named name (a trailing * matches a prefix), oldest first."""
+        summaries = []
+        with _aws("listing jobs"):
+            pages = self.batch.get_paginator("list_jobs").paginate(
+                jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
+            for page in pages:
+                summaries += [s for s in page["jobSummaryList"] if ":" not in s["jobId"]]
+        return sorted(summaries, key=lambda s: s.get("createdAt", 0))
+
+    def _job_named(self, name: str, queue: str) -> str | None:
+        jobs = self._list_jobs(queue, name)
+        return jobs[0]["jobId"] if jobs else None
+
+    # ---- find, poll, terminate -----------------------------------------------------------
+
+    def find(self, jobs: Sequence[JobSpec]) -> dict[str, str]:
+        names = {job.name for job in jobs}
+        queues = {({**self.defaults, **job.runtime}).get("queueArn") or self.provider.queue_arn for job in jobs}
+        # Names are <run part>-<call>-a<attempt>: one listing per run finds single and array jobs.
+        prefixes = {(name.rsplit("-", 2)[0] + "-*") if name.count("-") >= 3 else name for name in names}
+        found, others = {}, []
+        for queue in filter(None, queues):
+            for prefix in prefixes:
+                for summary in self._list_jobs(queue, prefix):
+                    if summary["jobName"] in names:
+                        found.setdefault(summary["jobName"], summary["jobId"])
+                    else:
+                        others.append(summary["jobId"])
+        if names - found.keys() and others:
+            for detail in self._describe(others).values():
+                env = {e["name"]: e["value"] for e in detail.get("container", {}).get("environment", [])}
+                if env.get("BATCH_FILE_TYPE") != "bundle":
+                    continue
+                children = scripts.bundle_names(lambda byte_range: self._get(env["BATCH_FILE_S3_URL"], byte_range))
+                for index, name in enumerate(children):
+                    if name in names:
+                        found.setdefault(name, f"{detail['jobId']}:{index}")
+        return found
+
+    def _describe(self, ids: list[str]) -> dict[str, dict]:
+        details = {}
+        with _aws("describing jobs"):
+            for chunk in _chunks(list(dict.fromkeys(ids)), DESCRIBE_MAX):
+                details.update((d["jobId"], d) for d in self.batch.describe_jobs(jobs=chunk)["jobs"])
+        return details
+
+    def poll(self, handles: Mapping[str, str]) -> dict[str, JobState]:
+        call_dirs = dict(handles) if isinstance(handles, Mapping) else dict.fromkeys(handles, "")
+        arrays: dict[str, list[str]] = defaultdict(list)
+        for handle in call_dirs:
+            if ":" in handle:
+                arrays[handle.split(":")[0]].append(handle)
+        details = self._describe([h for h in call_dirs if ":" not in h] + list(arrays))
+        states: dict[str, JobState] = {}
+        fetch, summaries = [], {}
+        for parent, children in arrays.items():
+            summary = details.get(parent, {}).get("arrayProperties", {}).get("statusSummary")
+            summaries[parent] = summary
+            seen_summary, seen = self._arrays.get(parent, (None, {}))
+            if summary is not None and summary == seen_summary and all(c in seen for c in children):
+                states.update((c, seen[c]) for c in children)  # nothing changed since last time
+            elif summary is not None and not any(summary.get(s) for s in STARTED | ENDED):
+                states.update((c, JobState(JobState.QUEUED)) for c in children)
+            elif summary is not None:
+                fetch += children  # only arrays whose summary moved cost DescribeJobs of children
+        details.update(self._describe(fetch))
+        ended = {}
+        for handle in call_dirs:
+            if handle in states:
+                continue
+            detail = details.get(handle)
+            status = detail["status"] if detail else None
+            if status in QUEUED:
+                states[handle] = JobState(JobState.QUEUED)
+            elif status in STARTED:
+                states[handle] = JobState(JobState.RUNNING)
+            else:  # ended, or no longer known to Batch: the call directory tells
+                ended[handle] = detail
+        rcs = self._read_rcs({h: call_dirs[h] for h in ended})
+        archives = ARCHIVES_PER_POLL
+        for handle, detail in ended.items():
+            states[handle] = self._ended(handle, detail, rcs[handle], call_dirs[handle], archive=archives > 0)
+            archives -= states[handle].rc is None
+        with self._lock:
+            for parent, children in arrays.items():
+                self._arrays[parent] = (summaries[parent], {c: states[c] for c in children})
+                self._arrays.move_to_end(parent)
+            while len(self._arrays) > 2_000:
+                self._arrays.popitem(last=False)
+        return states
+
+    def _read_rcs(self, call_dirs: dict[str, str]) -> dict[str, int | None]:
+        def read(call_dir: str) -> int | None:
+            data = self._get(f"{call_dir}/execution/rc") if call_dir else None
+            try:
+                return int(data.strip()) if data is not None else None
+            except ValueError:
+                return None
+        with ThreadPoolExecutor(THREADS) as pool:
+            return dict(zip(call_dirs, pool.map(read, call_dirs.values())))
+
+    def _ended(self, handle: str, detail: dict | None, rc: int | None, call_dir: str, *, archive: bool) -> JobState:
+        if rc is not None:  # the job script writes rc last, after the outputs: the call ran
+            return JobState(JobState.DONE, rc=rc)
+        if detail is None:
+            return JobState(JobState.DONE, reason=f"AWS Batch does not know job {handle} and it left no rc file")
+        reason = job_failure(detail)
+        log_stream = detail.get("container", {}).get("logStreamName")
+        if log_stream:
+            reason += f" (log: CloudWatch {LOG_GROUP} {log_stream})"
+            if archive and call_dir:
+                self._archive_log(log_stream, call_dir)
+        return JobState(JobState.DONE, reason=reason)
+
+    def terminate(self, handles: Sequence[str]) -> None:
+        jobs = [h for h in handles if ":" not in h]
+        children: dict[str, set[str]] = defaultdict(set)
+        for handle in handles:
+            if ":" in handle:
+                children[handle.split(":")[0]].add(handle)
+        sizes = {p: d.get("arrayProperties", {}).get("size") for p, d in self._describe(list(children)).items()}
+        for parent, handles_ in children.items():
+            # Terminating a parent terminates its children: one call when all of them go.
+            jobs += [parent] if sizes.get(parent) == len(handles_) else sorted(handles_)
+        with _aws("terminating jobs"):
+            for job_id in jobs:
+                self.batch.terminate_job(jobId=job_id, reason="Aborted in Batchsite")
+
+    # ---- logs and files ------------------------------------------------------------------
+
+    def read_log(self, handle: str, call_dir: str, stream: str, offset: int | str = 0) -> tuple[str, int | str]:
+        if isinstance(offset, int):
+            data = self._get(f"{call_dir}/execution/{stream}", f"bytes={offset}-{offset + LOG_CHUNK - 1}")
+            if data is not None or stream != "log":
+                return (data or b"").decode("utf-8", errors="replace"), offset + len(data or b"")
+        # The job's log is archived when it ends; until then, tail its CloudWatch stream.
+        log_stream = self._log_stream(handle)
+        if not log_stream:
+            return "", offset
+        request = {"logGroupName": LOG_GROUP, "logStreamName": log_stream, "startFromHead": True}
+        if isinstance(offset, str):
+            request["nextToken"] = offset
+        try:
+            with _aws("reading the job's log"):
+                page = self.logs.get_log_events(**request)
+        except ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                return "", offset
+            raise
+        return "".join(e["message"] + "\n" for e in page["events"]), page["nextForwardToken"]
+
+    def _log_stream(self, handle: str) -> str:
+        if handle not in self._streams:
+            detail = self._describe([handle]).get(handle) or {}
+            log_stream = detail.get("container", {}).get("logStreamName")
+            if not log_stream:
+                return ""
+            with self._lock:
+                self._streams[handle] = log_stream
+                while len(self._streams) > 10_000:
+                    self._streams.popitem(last=False)
+        return self._streams.get(handle, "")
+
+    def _archive_log(self, log_stream: str, call_dir: str) -> None:
+        """Keep the log of a job that died before archiving it itself (killed, out of memory)."""
+        lines, token = [], None
+        with _aws("archiving the job's log"):
+            try:
+                while True:
+                    request = {"logGroupName": LOG_GROUP, "logStreamName": log_stream, "startFromHead": True}
+                    page = self.logs.get_log_events(**request, **({"nextToken": token} if token else {}))
+                    lines += [e["message"] + "\n" for e in page["events"]]
+                    if not page["events"] or page["nextForwardToken"] == token:
+                        break
+                    token = page["nextForwardToken"]
+            except ClientError as exc:
+                if _error_code(exc) != "ResourceNotFoundException":
+                    raise
+            if lines and self._get(f"{call_dir}/execution/log", "bytes=0-0") is None:
+                bucket, key = split_uri(f"{call_dir}/execution/log")
+                self.s3.put_object(Bucket=bucket, Key=key, Body="".join(lines).encode())
+
+    def _get(self, uri: str, byte_range: str = "") -> bytes | None:
+        """Return an S3 object's bytes (or a range of them), None when it does not exist."""
+        bucket, key = split_uri(uri)
+        try:
+            with _aws(f"reading {uri}"):
+                return self.s3.get_object(Bucket=bucket, Key=key, **({"Range": byte_range} if byte_range else {}))["Body"].read()
+        except ClientError as exc:
+            if _error_code(exc) == "InvalidRange":
+                return b""
+            if _error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def read_text(self, path: str) -> str:
+        data = self._get(path)
+        if data is None:
+            raise FileNotFoundError(path)
+        return data.decode("utf-8", errors="replace")
+
+    # ---- housekeeping --------------------------------------------------------------------
+
+    def deregister_unused(self, older_than_days: int) -> list[str]:
+        """Deregister Batchsite's job definitions no submission has used for that many days."""
+        cutoff = (date.today() - timedelta(days=older_than_days)).isoformat()
+        gone = []
+        with _aws("deregistering job definitions"):
+            for page in self.batch.get_paginator("describe_job_definitions").paginate(status="ACTIVE"):
+                for definition in page["jobDefinitions"]:
+                    used = definition.get("tags", {}).get("batchsite:last-used", "")
+                    if definition["jobDefinitionName"].startswith("batchsite-") and used and used < cutoff:
+                        self.batch.deregister_job_definition(jobDefinition=definition["jobDefinitionArn"])
+                        gone.append(definition["jobDefinitionArn"])
+        self._definitions.clear()
+        return gone

@@ -1,0 +1,121 @@
+"""How a call attempt looks to AWS Batch: its group, definition, overrides, tags, and why it ended.
+
+Plain functions of a JobSpec and the provider's settings; nothing here calls AWS.
+"""
+import hashlib
+import json
+import math
+import re
+from typing import Mapping
+
+from workflows.backends.base import JobSpec
+
+from . import scripts
+
+MAX_ARRAY = 10_000  # Batch's largest array job
+DEFAULT_IMAGE = "ubuntu:latest"
+DEFAULT_MEMORY_MIB = 2048
+QUEUED = {"SUBMITTED", "PENDING", "RUNNABLE"}
+STARTED = {"STARTING", "RUNNING"}
+ENDED = {"SUCCEEDED", "FAILED"}
+_SHARD = re.compile(r"/shard-\d+(?=/|$)")
+_NOT_IN_TAGS = re.compile(r"[^\w .:/=+\-@]")  # what AWS tag values may not hold ("#" among others)
+_MEMORY = re.compile(r"^\s*([\d.]+)\s*([A-Za-z]*)\s*$")
+# Cromwell's units: KB, MB, ... are powers of 1000; KiB, MiB, ... powers of 1024.
+_UNITS = {"B": 1, **{p: 1000 ** (i + 1) for i, p in enumerate("KMGT")},
+          **{f"{p}B": 1000 ** (i + 1) for i, p in enumerate("KMGT")},
+          **{f"{p}IB": 1024 ** (i + 1) for i, p in enumerate("KMGT")}}
+
+
+def group(job: JobSpec, *, defaults: Mapping, queue: str | None, credential: str) -> tuple:
+    """Return what jobs must share to be children of one array job.
+
+    (queue, definition signature, resources, script prefix, call directory without its shards):
+    the shards of one scatter share all five.
+    """
+    runtime = {**defaults, **job.runtime}
+    queue = runtime.get("queueArn") or queue
+    if not queue:
+        raise ValueError(f"{job.name}: no queueArn in the task's runtime or in the provider's config")
+    definition = (runtime.get("docker") or DEFAULT_IMAGE, job.job_role_arn, job.registry_credential_arn or credential,
+                  int(runtime.get("awsBatchRetryAttempts") or 0))
+    resources = (("VCPU", int(runtime.get("cpu") or 1)), ("MEMORY", memory_mib(runtime.get("memory"))))
+    gpus = 1 if runtime.get("gpu") is True else int(runtime.get("gpuCount") or 0)
+    if gpus:
+        resources += (("GPU", gpus),)
+    return queue, definition, resources, job.script_prefix, _SHARD.sub("", job.call_dir)
+
+
+def definition_request(image: str, role: str, credential: str, retries: int) -> tuple[str, dict]:
+    """Return the name and RegisterJobDefinition request of a definition signature.
+
+    The name ends in a hash of the request: the same signature always gets the same definition.
+    """
+    properties = {
+        "image": image,
+        "command": ["/bin/bash", "-c", scripts.BOOTSTRAP],
+        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": str(DEFAULT_MEMORY_MIB)}],
+        "volumes": [{"name": "aws-cli", "host": {"sourcePath": scripts.HOST_AWS_CLI}}],
+        "mountPoints": [{"sourceVolume": "aws-cli", "containerPath": scripts.HOST_AWS_CLI, "readOnly": True}],
+    }
+    if role:
+        properties["jobRoleArn"] = role
+    if credential:
+        properties["repositoryCredentials"] = {"credentialsParameter": credential}
+    request = {"type": "container", "containerProperties": properties}
+    if retries:
+        request["retryStrategy"] = {"attempts": retries}
+    digest = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    return f"batchsite-{re.sub(r'[^A-Za-z0-9_-]', '_', image)[:60]}-{digest}", request
+
+
+def overrides(size: int, url: str, resources: tuple) -> dict:
+    """Return the containerOverrides of a job (size 1) or an array job whose script is at url."""
+    environment = [{"name": "BATCH_FILE_TYPE", "value": "script" if size == 1 else "bundle"},
+                   {"name": "BATCH_FILE_S3_URL", "value": url},
+                   # the AWS CLI in the container retries throttled S3 calls, as in Cromwell's jobs
+                   {"name": "AWS_RETRY_MODE", "value": "adaptive"}, {"name": "AWS_MAX_ATTEMPTS", "value": "14"}]
+    return {"environment": environment,
+            "resourceRequirements": [{"type": kind, "value": str(value)} for kind, value in resources]}
+
+
+def tags(values: dict) -> dict:
+    """Return tags as AWS takes them: the characters it refuses become "_"."""
+    return {_NOT_IN_TAGS.sub("_", k)[:128]: _NOT_IN_TAGS.sub("_", str(v))[:256] for k, v in values.items()}
+
+
+def array_tags(jobs: list[JobSpec]) -> dict:
+    """Return the tags of an array job: its children's, with the call naming the first and last."""
+    values = dict(jobs[0].tags)
+    if "batchsite:call" in values:
+        values["batchsite:call"] = f"{jobs[0].tags['batchsite:call']} .. {jobs[-1].tags.get('batchsite:call', '')}"
+    return tags(values)
+
+
+def memory_mib(value) -> int:
+    """Return a memory runtime value (bytes, or text like "4 GB" or "4 GiB") in MiB."""
+    if value in (None, ""):
+        return DEFAULT_MEMORY_MIB
+    if isinstance(value, (int, float)):
+        return max(1, math.ceil(value / 2**20))
+    match = _MEMORY.match(str(value))
+    unit = (match.group(2) or "B").upper() if match else "?"
+    if unit not in _UNITS:
+        raise ValueError(f"memory {value!r} is not a size like 4 GB")
+    return max(1, math.ceil(float(match.group(1)) * _UNITS[unit] / 2**20))
+
+
+def job_failure(detail: dict) -> str:
+    """Say why a job ended without an rc file, naming Spot reclaims and out-of-memory kills."""
+    status_reason = detail.get("statusReason") or ""
+    container = detail.get("container") or {}
+    reason, exit_code = container.get("reason") or "", container.get("exitCode")
+    if "OutOfMemoryError" in reason or "OutOfMemoryError" in status_reason:
+        return f"the container ran out of memory ({reason or status_reason}); give the task more memory"
+    if status_reason.startswith("Host EC2") and "terminated" in status_reason:
+        return f"the EC2 instance running the job went away, as when Spot reclaims it ({status_reason})"
+    parts = [f"the AWS Batch job {detail.get('status', 'ended').lower()} without writing rc"]
+    parts += [text for text in (status_reason, reason) if text]
+    if exit_code is not None:
+        parts.append(f"exit code {exit_code}")
+    return "; ".join(parts)

@@ -1,0 +1,117 @@
+"""A run's calls on a time axis: the data of a Gantt chart, drawn by templates/workflows/_timeline.html."""
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from workflows.models import Call, Run
+
+TIMELINE_MAX_ROWS = 200  # beyond this many call attempts the timeline shows one row per call name
+
+
+@dataclass
+class Bar:
+    """One row of the timeline: a call attempt, or every attempt of one call name."""
+
+    label: str
+    status: str
+    queued_left: float  # percentages of the timeline's width
+    queued_width: float
+    run_left: float
+    run_width: float
+    title: str
+
+
+@dataclass
+class Timeline:
+    start: dt.datetime
+    end: dt.datetime
+    seconds: float
+    bars: list[Bar]
+    ticks: list[tuple[float, str]]  # (left %, label)
+    grouped: bool  # one bar per call name: the run has more attempts than TIMELINE_MAX_ROWS
+    attempts: int
+
+
+@dataclass
+class _Span:
+    label: str
+    status: str
+    attempts: int
+    queued: dt.datetime
+    started: dt.datetime | None
+    ended: dt.datetime | None
+
+
+def run_timeline(*, run: Run, attempts: int | None = None, now: dt.datetime | None = None) -> Timeline:
+    """Lay the run's calls out on a time axis (a Gantt chart); attempts (if known) saves counting them."""
+    now = now or timezone.now()
+    calls = Call.objects.filter(run=run).order_by()
+    if attempts is None:
+        attempts = calls.count()
+    grouped = attempts > TIMELINE_MAX_ROWS
+    spans = _name_spans(calls) if grouped else _attempt_spans(calls)
+    start = min([run.submitted, *(s.queued for s in spans)])
+    end = max([run.ended or now, *(s.ended or now for s in spans)])
+    seconds = max((end - start).total_seconds(), 1.0)
+
+    def pct(moment: dt.datetime) -> float:
+        return round(100 * (moment - start).total_seconds() / seconds, 3)
+
+    bars = []
+    for span in spans:
+        finish = span.ended or now
+        began = span.started or finish
+        ran = (finish - began).total_seconds() if span.started else 0.0
+        bars.append(Bar(
+            label=span.label, status=span.status,
+            queued_left=pct(span.queued), queued_width=max(pct(began) - pct(span.queued), 0.0),
+            run_left=pct(began), run_width=max(pct(finish) - pct(began), 0.3) if span.started else 0.0,
+            title=f"{span.label}: {span.status}, waited {(began - span.queued).total_seconds():.1f} s, ran {ran:.1f} s",
+        ))
+    step = _tick_step(seconds)
+    ticks = [(round(100 * t / seconds, 3), _tick_label(t)) for t in range(0, int(seconds) + 1, step)]
+    return Timeline(start=start, end=end, seconds=seconds, bars=bars, ticks=ticks, grouped=grouped,
+                    attempts=sum(s.attempts for s in spans))
+
+
+def _attempt_spans(calls: QuerySet[Call]) -> list[_Span]:
+    """Return one span per call attempt (the first TIMELINE_MAX_ROWS)."""
+    rows = calls.order_by("queued", "pk").values_list(
+        "fqn", "shard_index", "attempt", "status", "queued", "started", "ended")[:TIMELINE_MAX_ROWS]
+    return [_Span(label=f"{fqn}{f'[{shard}]' if shard >= 0 else ''}{f' #{attempt}' if attempt > 1 else ''}",
+                  status=status, attempts=1, queued=queued, started=started, ended=ended)
+            for fqn, shard, attempt, status, queued, started, ended in rows]
+
+
+def _name_spans(calls: QuerySet[Call]) -> list[_Span]:
+    """Return one span per call name, from its first queued attempt to its last to end."""
+    def count(*statuses):
+        return Count("pk", filter=Q(status__in=statuses))
+
+    rows = calls.values("fqn").annotate(
+        n=Count("pk"), queued=Min("queued"), started=Min("started"), ended=Max("ended"),
+        live=count(*Call.LIVE), active=count(*Call.ACTIVE), failed=count(Call.Status.FAILED),
+        aborted=count(Call.Status.ABORTED),
+    ).order_by("queued")
+    return [_Span(label=f"{r['fqn']} ×{r['n']}",
+                  status=("failed" if r["failed"] else "running" if r["active"] else "queued" if r["live"]
+                          else "aborted" if r["aborted"] else "succeeded"),
+                  attempts=r["n"], queued=r["queued"], started=r["started"], ended=None if r["live"] else r["ended"])
+            for r in rows]
+
+
+def _tick_step(seconds: float) -> int:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400):
+        if seconds / step <= 8:
+            return step
+    return 86400 * (int(seconds / 86400 / 8) + 1)
+
+
+def _tick_label(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m" + (f"{seconds % 60:02d}s" if seconds % 60 else "")
+    return f"{seconds // 3600}h" + (f"{seconds % 3600 // 60:02d}m" if seconds % 3600 else "")
