@@ -1,5 +1,10 @@
 """Submit runs and drive them in this process, as run_wdl does."""
+import contextlib
+import threading
 import time
+import traceback
+
+from django.db import connection
 
 from batchsite.celery import app as celery_app
 from workflows.models import Run
@@ -35,3 +40,30 @@ class Eager:
 
     def __exit__(self, *exc):
         celery_app.conf.task_always_eager = self.before
+
+
+@contextlib.contextmanager
+def engine_ticking(interval: float = 0.1):
+    """Tick in a background thread with tasks run in place, for tests against a live server."""
+    stop, errors = threading.Event(), []
+
+    def loop():
+        try:
+            while not stop.is_set():
+                try:
+                    tick()
+                except Exception:  # reported when the block ends: a failing engine fails the test
+                    errors.append(traceback.format_exc())
+                stop.wait(interval)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, name="engine", daemon=True)
+    with Eager():
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    assert not errors, errors[0]

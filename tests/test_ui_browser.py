@@ -8,16 +8,14 @@ Screenshots go under tmp_path, or to $BATCHSITE_SCREENSHOTS to keep them for a l
 import contextlib
 import os
 import re
-import threading
-import traceback
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.urls import reverse
 
-from batchsite.celery import app as celery_app
 from tests.browser import chromium_page
+from tests.runs import engine_ticking
 from workflows.models import Call, Run, Script
 
 SLOW = """version 1.0
@@ -46,37 +44,6 @@ task work {
   output { String out = read_lines(stdout())[1] }
 }
 """
-
-
-@contextlib.contextmanager
-def engine_ticking(interval: float = 0.1):
-    """Run the engine's tick in a background thread, tasks in place (this process is the worker)."""
-    stop, errors = threading.Event(), []
-
-    def loop():
-        from workflows.services import tick
-
-        try:
-            while not stop.is_set():
-                try:
-                    tick()
-                except Exception:  # reported when the block ends: a failing engine fails the test
-                    errors.append(traceback.format_exc())
-                stop.wait(interval)
-        finally:
-            connection.close()
-
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    thread = threading.Thread(target=loop, name="engine", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        celery_app.conf.task_always_eager = before
-    assert not errors, errors[0]
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ import requests
 from teams.services import api_token_create
 from tests.api.clients.venvs import client_venv
 from tests.api.conftest import HELLO
-from tests.api.live import Engine, wait_for
+from tests.runs import engine_ticking
+from tests.workers import wait_until
 from workflows.models import Call, Run
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -51,7 +52,7 @@ def site(tmp_path, monkeypatch, live_server, alice, team, project):
     get_config.cache_clear()
     backend_for.cache_clear()
     try:
-        with Engine().running():
+        with engine_ticking():
             yield live_server
     finally:
         get_config.cache_clear()
@@ -113,7 +114,7 @@ def test_cromshell_submits_follows_and_reads_a_run(site, secret, files, tmp_path
     assert body["status"] == "Submitted" and UUID.fullmatch(body["id"])
     run = Run.objects.get(pk=body["id"])
     assert run.submitted_by.username == "alice" and run.inputs == {"hello.who": "Ada"}
-    wait_for(lambda: Run.objects.get(pk=run.pk).status == Run.Status.SUCCEEDED, what="the run to succeed")
+    wait_until(lambda: Run.objects.get(pk=run.pk).status == Run.Status.SUCCEEDED, timeout=60, message="the run to succeed")
 
     status = cromshell("status", str(run.pk))
     assert '"status":"Succeeded"' in status.stdout.replace(" ", "") and str(run.pk) in status.stdout
@@ -155,13 +156,13 @@ def test_cromshell_submits_follows_and_reads_a_run(site, secret, files, tmp_path
 def test_cromshell_aborts_a_running_run(site, secret, files, tmp_path):
     cromshell = Cromshell(tmp_path / "home", site.url, secret)
     run_id = _json(cromshell("submit", "-n", str(files / "sleeper.wdl"), str(files / "empty.json")).stdout)["id"]
-    wait_for(lambda: Call.objects.filter(run_id=run_id, status=Call.Status.RUNNING).exists(), what="the call to run")
+    wait_until(lambda: Call.objects.filter(run_id=run_id, status=Call.Status.RUNNING).exists(), timeout=60, message="the call to run")
 
     running = cromshell("status", run_id)
     assert '"status":"Running"' in running.stdout.replace(" ", "")
     aborted = _json(cromshell("abort", run_id).stdout)
     assert aborted == {"id": run_id, "status": "Aborting"}
-    wait_for(lambda: Run.objects.get(pk=run_id).status == Run.Status.ABORTED, what="the run to be aborted")
+    wait_until(lambda: Run.objects.get(pk=run_id).status == Run.Status.ABORTED, timeout=60, message="the run to be aborted")
     assert '"status":"Aborted"' in cromshell("status", run_id).stdout.replace(" ", "")
     counts = cromshell("counts", run_id).stdout
     assert f"{run_id}\tAborted" in counts
@@ -210,7 +211,7 @@ def test_cromwell_tools_submits_follows_queries_and_aborts(site, secret, files, 
                             "-l", str(files / "labels.json")))
     assert body["status"] == "Submitted"
     run_id = body["id"]
-    wait_for(lambda: Run.objects.get(pk=run_id).status == Run.Status.SUCCEEDED, what="the run to succeed")
+    wait_until(lambda: Run.objects.get(pk=run_id).status == Run.Status.SUCCEEDED, timeout=60, message="the run to succeed")
 
     assert json.loads(tools("status", "--uuid", run_id)) == {"status": "Succeeded", "id": run_id}
     metadata = json.loads(tools("metadata", "--uuid", run_id))
@@ -221,9 +222,9 @@ def test_cromwell_tools_submits_follows_queries_and_aborts(site, secret, files, 
     assert only_status == {"id": run_id, "status": "Succeeded", "calls": {}}
 
     sleeper = json.loads(tools("submit", "-w", str(files / "sleeper.wdl"), "-i", str(files / "empty.json")))["id"]
-    wait_for(lambda: Call.objects.filter(run_id=sleeper, status=Call.Status.RUNNING).exists(), what="the call to run")
+    wait_until(lambda: Call.objects.filter(run_id=sleeper, status=Call.Status.RUNNING).exists(), timeout=60, message="the call to run")
     assert json.loads(tools("abort", "--uuid", sleeper)) == {"id": sleeper, "status": "Aborting"}
-    wait_for(lambda: Run.objects.get(pk=sleeper).status == Run.Status.ABORTED, what="the run to be aborted")
+    wait_until(lambda: Run.objects.get(pk=sleeper).status == Run.Status.ABORTED, timeout=60, message="the run to be aborted")
 
     found = tools.query({"label": {"sample": "s1"}, "status": ["Succeeded", "Running"]})
     assert [r["id"] for r in found["results"]] == [run_id] and found["totalResultsCount"] == 1
