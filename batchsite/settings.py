@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BATCHSITE_VAR_DIR", BASE_DIR / "var"))
@@ -150,9 +151,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Polls the backends and restarts anything a lost message left waiting.
     "tick": {"task": "workflows.tick", "schedule": float(os.environ.get("BATCHSITE_TICK_SECONDS", "3"))},
+    # Each team's retention policy, then job definitions unused for a month (django-celery-beat
+    # copies these entries into the database, where operators edit them in the admin).
+    "cleanup-old-scripts": {"task": "workflows.cleanup_old_scripts", "schedule": crontab(minute=30, hour=3)},
+    # Batch jobs tagged by Batchsite whose run has ended or is unknown.
+    "reconcile-orphans": {"task": "workflows.reconcile_orphans", "schedule": crontab(minute="*/5")},
 }
 # How soon after a change a backend is polled again while it has active jobs.
 BATCHSITE_POLL_SECONDS = {"local": float(os.environ.get("BATCHSITE_LOCAL_POLL_SECONDS", "0.1")), "aws_batch": 5.0}
+# Files workflow expressions write for runs whose root is an object store (S3) stay here.
+BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 # A call claimed for submission longer than this is looked up on its backend by name.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
 

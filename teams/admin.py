@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from teams.models import ApiToken, AuditEvent, Membership, Project, Team
-from teams.services import narrowing_validate, team_validate
+from teams.services import narrowing_validate, team_change_record, team_validate, team_values
 
 
 class RoleListField(forms.CharField):
@@ -57,6 +57,36 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "prefix_root"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, ProjectInline]
+    actions = ["preview_cleanup", "run_cleanup"]
+
+    def get_inlines(self, request, obj):
+        from workflows.admin import RetentionPolicyInline
+
+        return [RetentionPolicyInline, *self.inlines]
+
+    def save_model(self, request, obj, form, change):
+        before = team_values(team=Team.objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+        team_change_record(team=obj, user=request.user, before=before)
+
+    @admin.action(description="Preview the retention cleanup of the selected teams")
+    def preview_cleanup(self, request, queryset):
+        from workflows.services.retention import team_retention_preview
+
+        for team in queryset:
+            report = team_retention_preview(team=team)
+            self.message_user(request, f"{team}: would delete {report.deleted_objects} expired scripts "
+                                       f"({report.deleted_bytes} bytes).")
+
+    @admin.action(description="Run the retention cleanup of the selected teams now")
+    def run_cleanup(self, request, queryset):
+        from workflows.services.retention import team_retention_apply
+
+        for team in queryset:
+            report = team_retention_apply(team=team, user=request.user)
+            errors = f", {len(report.errors)} errors" if report.errors else ""
+            self.message_user(request, f"{team}: deleted {report.deleted_objects} expired scripts "
+                                       f"({report.deleted_bytes} bytes){errors}.")
 
 
 @admin.register(Membership)

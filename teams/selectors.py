@@ -3,7 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from teams.models import Membership, Project, Team
+from teams.models import AuditEvent, Membership, Project, Team
 
 
 def team_list(*, user) -> QuerySet[Team]:
@@ -58,3 +58,11 @@ def project_get_for_user(*, user, team_slug: str, slug: str, write: bool = False
         raise Http404("No such project.")
     access_check(user=user, team=project.team, write=write)
     return project
+
+
+def audit_list(*, user, slug: str) -> tuple[Team, QuerySet[AuditEvent]]:
+    """Return a team and its audit trail, newest first; 404 for outsiders, 403 for non-admin members."""
+    team, membership = team_get_for_user(user=user, slug=slug)
+    if membership.role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only team admins see the audit trail.")
+    return team, AuditEvent.objects.filter(team=team).select_related("user").order_by("-created", "-pk")

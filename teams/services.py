@@ -194,6 +194,27 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
     return User.objects.create_user(username=username, password=password, email=email)
 
 
+AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs")
+
+
+def team_values(*, team: Team) -> dict:
+    """Return the team's caps, allowlist, default role and prefix root, as the audit trail records them."""
+    return {name: getattr(team, name) for name in AUDITED_TEAM_FIELDS}
+
+
+def team_change_record(*, team: Team, user, before: dict) -> "AuditEvent | None":
+    """Record which of the team's caps, allowlist, role or prefix changed (old and new values), if any."""
+    from teams.models import AuditEvent
+
+    after = team_values(team=team)
+    changes = {name: {"old": before.get(name), "new": value} for name, value in after.items()
+               if before.get(name) != value}
+    if not changes:
+        return None
+    return audit_record(team=team, user=user, action=AuditEvent.Action.TEAM_CHANGE, target=f"team {team.slug}",
+                        changes=changes)
+
+
 def audit_record(*, team: Team, user, action: str, target: str = "", **details) -> "AuditEvent":
     """Record an action in the team's audit trail."""
     from teams.models import AuditEvent

@@ -6,4 +6,5 @@ app_name = "teams"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("teams/<slug:slug>/slots/", views.slots, name="slots"),
+    path("teams/<slug:slug>/audit/", views.audit, name="audit"),
 ]

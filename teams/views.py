@@ -1,10 +1,16 @@
+import re
+
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.urls import reverse
 
 from teams import selectors
 from workflows.selectors import run_list, team_slots, workflow_list
 
 RECENT_RUNS = 5
+AUDIT_PAGE = 50
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @login_required
@@ -29,3 +35,14 @@ def slots(request, slug: str):
     """The team's live strip: jobs running against its cap and calls queued, per team and project."""
     team, _ = selectors.team_get_for_user(user=request.user, slug=slug)
     return render(request, "teams/_slots.html", {"slots": team_slots(user=request.user, team=team)[0]})
+
+
+@login_required
+def audit(request, slug: str):
+    """Show the team's audit trail to its admins: submissions, aborts, cleanups, cap and role changes."""
+    team, events = selectors.audit_list(user=request.user, slug=slug)
+    page = Paginator(events, AUDIT_PAGE).get_page(request.GET.get("page"))
+    for event in page.object_list:
+        run_id = event.target.removeprefix("run ")
+        event.run_url = reverse("workflows:run_detail", args=[run_id]) if UUID_RE.fullmatch(run_id) else ""
+    return render(request, "teams/audit.html", {"team": team, "page": page, "what": "events"})

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Call, Run, Script, Workflow, WorkflowVersion
+from workflows.models import Call, CleanupReport, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -59,9 +59,17 @@ class RunAdmin(admin.ModelAdmin):
                        "script_prefix", "job_role_arn", "backend", "root", "outputs", "failures", "relaunch_of",
                        "submitted", "started", "ended"]
     inlines = [CallInline]
+    actions = ["abort_runs"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Abort the selected runs")
+    def abort_runs(self, request, queryset):
+        from workflows.services import run_abort
+
+        aborted = sum(run_abort(run=run, user=request.user) for run in queryset)
+        self.message_user(request, f"{aborted} run(s) aborting; {queryset.count() - aborted} had already ended.")
 
 
 @admin.register(Call)
@@ -85,4 +93,39 @@ class ScriptAdmin(admin.ModelAdmin):
     list_select_related = ["team", "run"]
 
     def has_add_permission(self, request):
+        return False
+
+
+class RetentionPolicyInline(admin.StackedInline):
+    """Shown in the team's admin page."""
+
+    model = RetentionPolicy
+    extra = 1
+    max_num = 1
+    can_delete = False
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["team", "script_days", "call_dir_days"]
+    search_fields = ["team__name", "team__slug"]
+
+
+@admin.register(CleanupReport)
+class CleanupReportAdmin(admin.ModelAdmin):
+    list_display = ["created", "kind", "team", "dry_run", "deleted_objects", "deleted_bytes", "duration", "error_count"]
+    list_filter = ["kind", "dry_run", "team"]
+    search_fields = ["team__name", "team__slug"]
+    date_hierarchy = "created"
+    readonly_fields = [f.name for f in CleanupReport._meta.fields]
+    list_select_related = ["team"]
+
+    @admin.display(description="errors")
+    def error_count(self, report):
+        return len(report.errors)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

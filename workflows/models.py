@@ -181,6 +181,52 @@ class Script(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "bucket", "key"], name="script_unique_per_run")]
+        indexes = [models.Index(fields=["bucket", "key"], name="script_bucket_key")]  # shared by other runs?
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}" if self.bucket else self.key
+
+
+class RetentionPolicy(models.Model):
+    """How long a team's finished runs keep their scripts (and, optionally, their call directories)."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="retention")
+    script_days = models.PositiveIntegerField(
+        default=30, help_text="Delete the scripts of runs that finished more than this many days ago.")
+    call_dir_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Also delete the call directories of runs that finished more than this many days ago. "
+        "Empty: keep them.")
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        return f"{self.team}: scripts {self.script_days} days"
+
+
+class CleanupReport(models.Model):
+    """What one scheduled or operator-started cleanup or orphan reconciliation did (or would do)."""
+
+    class Kind(models.TextChoices):
+        SCRIPTS = "scripts", "Expired scripts"
+        ORPHANS = "orphans", "Orphan Batch jobs"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True, related_name="cleanup_reports",
+                             help_text="Empty: jobs whose team Batchsite does not know.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SCRIPTS)
+    dry_run = models.BooleanField(default=False, help_text="A preview: nothing was deleted.")
+    deleted_objects = models.PositiveIntegerField(
+        "objects", default=0, help_text="Objects deleted (a preview: would delete), or jobs terminated.")
+    deleted_bytes = models.PositiveBigIntegerField("bytes", default=0)
+    duration = models.FloatField(default=0, help_text="Seconds.")
+    errors = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        preview = " (preview)" if self.dry_run else ""
+        return f"{self.created:%Y-%m-%d %H:%M} {self.get_kind_display()} {self.team or '-'}{preview}"

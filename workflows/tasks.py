@@ -40,3 +40,17 @@ def tick() -> None:
     from workflows.services import tick as tick_
 
     tick_()
+
+
+@shared_task(name="workflows.cleanup_old_scripts", acks_late=True, ignore_result=True)
+def cleanup_old_scripts() -> None:
+    from workflows.services.retention import cleanup_old_scripts as cleanup
+
+    cleanup()
+
+
+@shared_task(name="workflows.reconcile_orphans", acks_late=True, ignore_result=True, expires=300)
+def reconcile_orphans() -> None:
+    from workflows.services.retention import orphans_reconcile
+
+    orphans_reconcile()

@@ -53,16 +53,10 @@ def normalise(aws, value):
     return value
 
 
-# The engine writes workflow-level write_*() files under the run's root as if it were a local
-# directory; with an s3:// root they land in a local "s3:/..." folder no job can be given.
-WORKFLOW_WRITES = pytest.mark.xfail(strict=True, reason="workflow-level write_*() needs the engine to store files in S3")
-
-
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("case", [pytest.param(c, marks=WORKFLOW_WRITES) if c == "workflow_level_write" else c
-                                  for c in CASES])
+@pytest.mark.parametrize("case", CASES)
 def test_corpus_case_on_batch(case, aws, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # where the engine's stray local writes (see WORKFLOW_WRITES) may land
+    monkeypatch.chdir(tmp_path)  # so a stray local write under an "s3:" folder would show below
     folder = CORPUS / case
     expected = json.loads((folder / "expected.json").read_text())
     argv = [str(folder / "main.wdl"), "--poll", "0.1"]
@@ -88,3 +82,4 @@ def test_corpus_case_on_batch(case, aws, tmp_path, monkeypatch):
         assert f"Failed call: {expected['failed_call']}" in err.getvalue()
         if expected.get("rc") is not None:
             assert f"return code {expected['rc']}" in err.getvalue()
+    assert not (tmp_path / "s3:").exists(), "a path under the s3:// root was written as a local folder"

@@ -1,11 +1,15 @@
 """A run on AWS Batch from submission to outputs: the real engine, database and backend, emulated compute."""
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from tests.conftest import ALICE_ROLE
 from workflows.models import Call, Run, Script
-from workflows.services import run_abort, run_submit, tick, workflow_create
+from workflows.backends import backend_for
+from workflows.services import backends_poll, run_abort, run_advance, run_submit, tick, workflow_create
+from workflows.services.execution import _claim, job_spec
 
 SCATTER_GATHER = b"""version 1.0
 
@@ -149,3 +153,31 @@ def test_the_team_cap_bounds_active_calls_and_the_size_of_array_jobs(aws, eager,
     assert max(active) == 3
     sizes = [body.get("arrayProperties", {}).get("size", 1) for body in aws.emulator.calls("submitjob")]
     assert sum(sizes) == 8 and max(sizes) <= 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_between_submit_job_and_recording_it_is_adopted_not_resubmitted(aws, project, alice):
+    version = workflow_create(project=project, name="sleepy", source=SLEEPY).versions.get()
+    run = run_submit(version=version, user=alice, inputs={})
+    run_advance(run_id=run.pk)
+    # What a worker does up to SubmitJob, then dies: the claim committed, the reply never recorded.
+    claimed = _claim(project.team_id)
+    backend_for(claimed[0].backend).submit([job_spec(call) for call in claimed])
+    for call in claimed:
+        Call.objects.filter(pk=call.pk).update(command=call.command, runtime=call.runtime,
+                                               prepared_inputs=call.prepared_inputs)
+    assert set(Call.objects.filter(run=run).values_list("status", flat=True)) == {Call.Status.SUBMITTING}
+    Call.objects.filter(run=run).update(claimed=timezone.now() - timedelta(hours=1))
+
+    backends_poll()  # the reconciling path: each stale claim is looked up by its job name
+    backends_poll()
+
+    calls = list(Call.objects.filter(run=run))
+    assert all(c.status in (Call.Status.SUBMITTED, Call.Status.RUNNING, Call.Status.SUCCEEDED) for c in calls)
+    assert all(c.backend_job_id for c in calls)
+    submitted = aws.emulator.calls("submitjob")
+    assert len(submitted) == 1  # one array job for both shards, never submitted again
+    listed = aws.batch.list_jobs(jobQueue=aws.queue_arn, filters=[{"name": "JOB_NAME", "values": [submitted[0]["jobName"]]}])
+    [job] = [j for j in listed["jobSummaryList"] if ":" not in j["jobId"]]  # its children share the name
+    assert all(c.backend_job_id.split(":")[0] == job["jobId"] for c in calls)
+    run_abort(run=run)

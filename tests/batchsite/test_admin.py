@@ -38,3 +38,60 @@ def test_the_team_form_rejects_a_malformed_allowlist(client, operator):
     assert response.status_code == 200
     page = response.content.decode()
     assert "must not start with &#x27;/&#x27;" in page and "is not an IAM role ARN" in page
+
+
+def team_form(team, **changes):
+    data = {"name": team.name, "slug": team.slug, "prefix_root": team.prefix_root,
+            "allowed_role_arns": "\n".join(team.allowed_role_arns), "default_role_arn": team.default_role_arn,
+            "max_running_jobs": team.max_running_jobs, "max_queued_jobs": "", "registry_credential_arn": "",
+            "retention-TOTAL_FORMS": 0, "retention-INITIAL_FORMS": 0,
+            "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
+            "projects-TOTAL_FORMS": 0, "projects-INITIAL_FORMS": 0}
+    return {**data, **changes}
+
+
+def test_a_cap_or_allowlist_change_in_the_admin_is_audited_with_old_and_new_values(client, operator, team):
+    from teams.models import AuditEvent
+    from tests.conftest import ALICE_ROLE
+
+    client.force_login(operator)
+    response = client.post(reverse("admin:teams_team_change", args=[team.pk]),
+                           team_form(team, max_running_jobs=3, allowed_role_arns=ALICE_ROLE))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = AuditEvent.objects.get(team=team, action=AuditEvent.Action.TEAM_CHANGE)
+    assert event.user == operator
+    assert event.details["changes"]["max_running_jobs"] == {"old": 8, "new": 3}
+    assert event.details["changes"]["allowed_role_arns"]["new"] == [ALICE_ROLE]
+    assert "prefix_root" not in event.details["changes"]
+    client.post(reverse("admin:teams_team_change", args=[team.pk]), team_form(
+        team, max_running_jobs=3, allowed_role_arns=ALICE_ROLE))  # no change: nothing recorded
+    assert AuditEvent.objects.filter(team=team, action=AuditEvent.Action.TEAM_CHANGE).count() == 1
+
+
+def test_the_operator_can_preview_and_run_cleanup_and_abort_runs(client, operator, team, project, alice):
+    from teams.models import AuditEvent
+    from tests.workflows.ui_factories import hello_workflow, make_run
+    from workflows.models import CleanupReport, Run
+
+    workflow = hello_workflow(project, alice)
+    running = make_run(workflow, alice, status=Run.Status.RUNNING)
+    client.force_login(operator)
+    changelist = reverse("admin:teams_team_changelist")
+    page = client.post(changelist, {"action": "preview_cleanup", "_selected_action": [team.pk]}, follow=True)
+    assert "Genomics: would delete 0 expired scripts (0 bytes)." in page.content.decode()
+    page = client.post(changelist, {"action": "run_cleanup", "_selected_action": [team.pk]}, follow=True)
+    assert "Genomics: deleted 0 expired scripts (0 bytes)." in page.content.decode()
+    assert list(CleanupReport.objects.filter(team=team).values_list("dry_run", flat=True).order_by("pk")) == [True, False]
+
+    page = client.post(reverse("admin:workflows_run_changelist"),
+                       {"action": "abort_runs", "_selected_action": [running.pk]}, follow=True)
+    assert "1 run(s) aborting" in page.content.decode()
+    running.refresh_from_db()
+    assert running.status in (Run.Status.ABORTING, Run.Status.ABORTED)
+    assert AuditEvent.objects.filter(team=team, action=AuditEvent.Action.ABORT, user=operator).exists()
+
+
+def test_aws_secrets_are_not_in_the_admin(client, operator, team):
+    client.force_login(operator)
+    page = client.get(reverse("admin:teams_team_change", args=[team.pk])).content.decode()
+    assert "secret_access_key" not in page.lower() and "aws_secret" not in page.lower()

@@ -104,6 +104,9 @@ class Backend(Protocol):
         offsets are opaque forward tokens); pass back whatever offset the last call returned.
         """
 
+    def localize(self, uri: str, *, into: str) -> str:
+        """Return a local copy of a remote file under into/ (workflow-level read_*()); raise OSError."""
+
     def read_text(self, path: str) -> str:
         """Return a file the job wrote (rc, stdout, an output) as text."""
 

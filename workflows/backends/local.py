@@ -95,6 +95,42 @@ class LocalBackend:
             default_storage.save(key, ContentFile(script.encode()))
         return key
 
+    def script_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
+        """Return {key: size} of every file under the prefix in Batchsite's storage (bucket must be "")."""
+        if bucket:
+            raise ValueError(f"the {self.name} backend keeps its scripts in Batchsite's storage, not s3://{bucket}")
+        sizes, folders = {}, [prefix.rstrip("/")]
+        while folders:
+            folder = folders.pop()
+            try:
+                dirs, files = default_storage.listdir(folder)
+            except FileNotFoundError:
+                continue
+            folders += [f"{folder}/{d}" for d in dirs]
+            for name in files:
+                key = f"{folder}/{name}"
+                if key.startswith(prefix):
+                    sizes[key] = default_storage.size(key)
+        return sizes
+
+    def delete_scripts(self, bucket: str, sizes: dict[str, int]) -> tuple[list[str], int, list[str]]:
+        """Delete the files ({key: size}) from Batchsite's storage; return (deleted, bytes, errors)."""
+        if bucket:
+            raise ValueError(f"the {self.name} backend keeps its scripts in Batchsite's storage, not s3://{bucket}")
+        deleted, errors = [], []
+        for key in sorted(sizes):
+            try:
+                default_storage.delete(key)
+            except OSError as exc:
+                errors.append(f"{key}: {exc}")
+            else:
+                deleted.append(key)
+        return deleted, sum(sizes[k] for k in deleted), errors
+
+    def active_jobs(self) -> dict[str, dict]:
+        """Return {handle: tags} of jobs not yet ended that Batchsite does not track (none: local jobs carry no tags)."""
+        return {}
+
     def find(self, jobs: Sequence[JobSpec]) -> dict[str, str]:
         found = {}
         for job in jobs:
@@ -157,6 +193,9 @@ class LocalBackend:
 
     def read_text(self, path: str) -> str:
         return Path(path).read_text()
+
+    def localize(self, uri: str, *, into: str) -> str:
+        raise OSError(f"cannot read {uri}: the local backend reads only files on this host")
 
 
 def _group_alive(pgid: int) -> bool:

@@ -4,6 +4,7 @@ Every function here is safe to run twice and in several workers at once: rows ar
 with conditional updates or under row locks, and nothing is sent to a backend inside a
 transaction.
 """
+import functools
 import logging
 from collections import defaultdict
 from datetime import timedelta
@@ -48,10 +49,11 @@ def run_advance(*, run_id) -> None:
             return
         finished = list(calls.filter(status=Call.Status.SUCCEEDED, fed=False).values_list("pk", "call_id", "outputs"))
         doc = document_for(run.version)
+        localize = functools.partial(backend_for(run.backend).localize, into=f"{_engine_dir(run)}/fetched")
         if run.engine_state is None:
-            state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run))
+            state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run), localize=localize)
         else:
-            state = engine.EngineState.loads(doc, bytes(run.engine_state))
+            state = engine.EngineState.loads(doc, bytes(run.engine_state), localize=localize)
         try:
             task_calls = state.advance((call_id, outputs) for _, call_id, outputs in finished)
         except ENGINE_ERRORS as exc:
@@ -83,7 +85,7 @@ def run_advance(*, run_id) -> None:
 def _engine_dir(run: Run) -> str:
     """Return a local directory for files workflow expressions write (write_lines() and kin)."""
     if "://" in run.root:  # an object store root: keep them on this host
-        return str(settings.VAR_DIR / "runs" / str(run.pk))
+        return str(settings.BATCHSITE_RUN_FILES / str(run.pk))
     return run.root
 
 

@@ -12,6 +12,7 @@ A handle is a Batch job id; a child of an array job is "<parent job id>:<index>"
 """
 import contextlib
 import hashlib
+import os
 import random
 import threading
 import time
@@ -21,6 +22,7 @@ from datetime import date, timedelta
 from typing import Mapping, Sequence
 
 import boto3
+from django.conf import settings
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
@@ -36,6 +38,7 @@ __all__ = ["AwsBatchBackend", "job_failure"]
 
 LOG_GROUP = "/aws/batch/job"
 DESCRIBE_MAX = 100  # ids per DescribeJobs call
+DELETE_MAX = 1000  # keys per DeleteObjects call
 THREADS = 32
 LOG_CHUNK = 256 * 1024
 # Logs of jobs that died before archiving their own are copied by poll, this many per cycle at
@@ -108,7 +111,7 @@ class AwsBatchBackend:
 
     @contextlib.contextmanager
     def workspace(self, call_dir: str, *, finished: bool = False):
-        space = S3Workspace(self.s3, call_dir, self.container_root)
+        space = S3Workspace(self.s3, call_dir, self.container_root, run_files=str(settings.BATCHSITE_RUN_FILES))
         try:
             if finished:
                 with _aws("fetching the call's execution directory"):
@@ -423,7 +426,79 @@ class AwsBatchBackend:
             raise FileNotFoundError(path)
         return data.decode("utf-8", errors="replace")
 
+    def localize(self, uri: str, *, into: str) -> str:
+        """Return a local copy of an s3:// file under into/, for workflow expressions that read it."""
+        if not uri.startswith("s3://"):
+            raise OSError(f"cannot read {uri}: the AWS Batch backend reads only s3:// files")
+        local = os.path.join(into, uri.removeprefix("s3://"))
+        if not os.path.exists(local):
+            data = self._get(uri)
+            if data is None:
+                raise OSError(f"cannot read {uri}: no such object")
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            with open(local + ".part", "wb") as f:
+                f.write(data)
+            os.replace(local + ".part", local)
+        return local
+
     # ---- housekeeping --------------------------------------------------------------------
+
+    def script_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
+        """Return {key: size} of every object under the prefix (ListObjectsV2, every page)."""
+        sizes = {}
+        with _aws(f"listing s3://{bucket}/{prefix}"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                sizes.update((item["Key"], item["Size"]) for item in page.get("Contents", []))
+        return sizes
+
+    def delete_scripts(self, bucket: str, sizes: Mapping[str, int]) -> tuple[list[str], int, list[str]]:
+        """Delete the objects ({key: size}) with DeleteObjects, 1,000 a call; return (deleted, bytes, errors)."""
+        deleted, errors = [], []
+        with _aws(f"deleting objects in s3://{bucket}"):
+            for chunk in _chunks(sorted(sizes), DELETE_MAX):
+                reply = self.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk],
+                                                                      "Quiet": False})
+                deleted += [d["Key"] for d in reply.get("Deleted", [])]
+                errors += [f"s3://{bucket}/{e['Key']}: {e.get('Code', '')} {e.get('Message', '')}".strip()
+                           for e in reply.get("Errors", [])]
+        with self._lock:  # a later submit of an identical script must put it again
+            for key in deleted:
+                self._stored.pop((bucket, key), None)
+        return deleted, sum(sizes[k] for k in deleted if k in sizes), errors
+
+    def tree_usage(self, root: str) -> tuple[int, int]:
+        """Return how many objects lie under an s3:// prefix and their bytes."""
+        bucket, prefix = split_uri(root)
+        sizes = self.script_sizes(bucket, prefix)
+        return len(sizes), sum(sizes.values())
+
+    def tree_delete(self, root: str) -> None:
+        """Delete every object under an s3:// prefix (a run's own directory)."""
+        bucket, prefix = split_uri(root)
+        _, _, errors = self.delete_scripts(bucket, self.script_sizes(bucket, prefix))
+        if errors:
+            raise RuntimeError(f"could not delete {len(errors)} objects under {root}: {errors[0]}")
+
+    def objects_delete(self, uris: Sequence[str]) -> None:
+        """Delete the s3:// objects named."""
+        by_bucket: dict[str, dict[str, int]] = defaultdict(dict)
+        for uri in uris:
+            bucket, key = split_uri(uri)
+            by_bucket[bucket][key] = 0
+        for bucket, keys in by_bucket.items():
+            _, _, errors = self.delete_scripts(bucket, keys)
+            if errors:
+                raise RuntimeError(f"could not delete {len(errors)} objects in s3://{bucket}: {errors[0]}")
+
+    def active_jobs(self) -> dict[str, dict]:
+        """Return {job id: tags} of the Batchsite-tagged jobs not yet ended on the provider's queue(s)."""
+        queues = {self.provider.queue_arn, self.defaults.get("queueArn")} - {None, ""}
+        ids = []
+        for queue in sorted(queues):
+            # Every Batchsite job name starts bs- (execution.job_name); a name filter lists all statuses.
+            ids += [s["jobId"] for s in self._list_jobs(queue, "bs-*") if s.get("status") not in ENDED]
+        return {job_id: detail.get("tags", {}) for job_id, detail in self._describe(ids).items()
+                if "batchsite:run" in detail.get("tags", {}) and detail.get("status") not in ENDED}
 
     def deregister_unused(self, older_than_days: int) -> list[str]:
         """Deregister Batchsite's job definitions no submission has used for that many days."""

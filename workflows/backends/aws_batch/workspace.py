@@ -29,8 +29,11 @@ def split_uri(uri: str) -> tuple[str, str]:
 class S3Workspace:
     """A scratch mirror of one call's execution directory (see base.Workspace)."""
 
-    def __init__(self, s3, call_dir: str, container_root: str):
+    def __init__(self, s3, call_dir: str, container_root: str, run_files: str = ""):
         self.s3 = s3
+        # Files workflow expressions wrote (write_lines() outside a task) stay on this host, under
+        # run_files: a job is given them as content, like the files its own command's write_*() made.
+        self.run_files = os.path.realpath(run_files) if run_files else ""
         self.mirror = tempfile.mkdtemp(prefix="batchsite-aws-")
         self.container_root = container_root
         self.work_dir = self._local(f"{call_dir}/execution")
@@ -54,7 +57,13 @@ class S3Workspace:
         match = _MIRRORED.search(path)
         return f"s3://{match.group(1)}" if match else None
 
+    def _run_file(self, path: str) -> bool:
+        return bool(self.run_files) and os.path.realpath(path).startswith(self.run_files + "/") and os.path.isfile(path)
+
     def job_path(self, path: str) -> str:
+        if self._run_file(path):
+            self._seen[path] = f"{self.container_root}/batchsite-run-files/{os.path.relpath(os.path.realpath(path), self.run_files)}"
+            return self._seen[path]
         uri = self._uri(path)
         if uri is None:
             raise ValueError(f"{path} is not in S3: a job on AWS Batch can be given only s3:// files")
@@ -80,8 +89,8 @@ class S3Workspace:
     def staged(self) -> tuple[StagedFile, ...]:
         files = []
         for path, job_path in self._seen.items():
-            if path.startswith(self.mirror + "/") and os.path.isfile(path):
-                with open(path, "rb") as f:  # a write_*() file made just now
+            if (path.startswith(self.mirror + "/") and os.path.isfile(path)) or self._run_file(path):
+                with open(path, "rb") as f:  # a write_*() file made just now, here or by the workflow
                     files.append(StagedFile(job_path=job_path, content=f.read()))
             else:
                 files.append(StagedFile(job_path=job_path, uri=self._uri(path)))
