@@ -39,6 +39,7 @@ __all__ = ["AwsBatchBackend", "job_failure"]
 LOG_GROUP = "/aws/batch/job"
 DESCRIBE_MAX = 100  # ids per DescribeJobs call
 DELETE_MAX = 1000  # keys per DeleteObjects call
+STORED_TRUST_SECONDS = 600  # how long a script this process put is assumed to be still in S3
 THREADS = 32
 LOG_CHUNK = 256 * 1024
 # Logs of jobs that died before archiving their own are copied by poll, this many per cycle at
@@ -103,7 +104,7 @@ class AwsBatchBackend:
         self.logs = session.client("logs", config=config)
         self._lock = threading.Lock()
         self._definitions: dict[str, tuple[str, str]] = {}  # name -> (arn, day last tagged used)
-        self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()  # scripts known to be in S3
+        self._stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # scripts put, and when
         self._arrays: OrderedDict[str, tuple] = OrderedDict()  # parent id -> (statusSummary, {handle: state})
         self._streams: OrderedDict[str, str] = OrderedDict()  # handle -> CloudWatch log stream, for tails
 
@@ -172,7 +173,9 @@ class AwsBatchBackend:
 
     def _store(self, objects: dict[str, bytes]) -> None:
         """Put the scripts S3 does not have yet; a script already there is left as it is."""
-        missing = {k: v for k, v in objects.items() if (self.script_bucket, k) not in self._stored}
+        # Trusted only briefly: retention may delete a script another process put long ago.
+        fresh = time.monotonic() - STORED_TRUST_SECONDS
+        missing = {k: v for k, v in objects.items() if self._stored.get((self.script_bucket, k), 0) < fresh}
 
         def put(key: str) -> None:
             try:
@@ -183,8 +186,10 @@ class AwsBatchBackend:
         with _aws("storing job scripts"), ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(put, missing))
         with self._lock:
+            now = time.monotonic()
             for key in missing:
-                self._stored[(self.script_bucket, key)] = None
+                self._stored[(self.script_bucket, key)] = now
+                self._stored.move_to_end((self.script_bucket, key))
             while len(self._stored) > 100_000:
                 self._stored.popitem(last=False)
 
