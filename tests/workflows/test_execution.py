@@ -235,3 +235,12 @@ task flaky {
     assert attempts == [(1, "retried"), (2, "retried"), (3, "succeeded")]
     dirs = Call.objects.filter(run=run).values_list("call_dir", flat=True)
     assert sorted(Path(d).name for d in dirs) == ["attempt-1", "attempt-2", "attempt-3"]
+
+
+def test_a_nul_character_in_inputs_or_labels_is_refused_by_name(version, alice):
+    with pytest.raises(ValidationError, match="NUL character"):
+        run_submit(version=version, user=alice, inputs={"wf.n": 1, "wf.cmd": "echo \x00"})
+    with pytest.raises(ValidationError) as exc_info:
+        run_submit(version=version, user=alice, inputs={"wf.n": 1}, labels={"k": "a\x00b"})
+    assert "labels" in exc_info.value.message_dict
+    assert not Run.objects.exists()

@@ -31,6 +31,8 @@ def json_object(value, *, field: str, what: str) -> dict:
             raise ValidationError({field: f"{what} are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}) from None
     if not isinstance(value, dict):
         raise ValidationError({field: f"{what} must be a JSON object ({{...}}), not {type(value).__name__}"})
+    if "\\u0000" in json.dumps(value):  # PostgreSQL cannot store a NUL character in JSON
+        raise ValidationError({field: f"{what} contain a NUL character (\\u0000), which cannot be stored"})
     return value
 
 
