@@ -1,12 +1,17 @@
 """Writes for teams, memberships and projects, and the guards on S3 prefixes and job roles."""
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
 
-from teams.models import Membership, Project, Team
+from teams.models import ApiToken, AuditEvent, Membership, Project, Team
 
 DEFAULT_SCRIPT_PREFIX = "scripts/"
 # AWS's "safe characters" for object keys, plus the separator.
@@ -202,10 +207,8 @@ def team_values(*, team: Team) -> dict:
     return {name: getattr(team, name) for name in AUDITED_TEAM_FIELDS}
 
 
-def team_change_record(*, team: Team, user, before: dict) -> "AuditEvent | None":
+def team_change_record(*, team: Team, user, before: dict) -> AuditEvent | None:
     """Record which of the team's caps, allowlist, role or prefix changed (old and new values), if any."""
-    from teams.models import AuditEvent
-
     after = team_values(team=team)
     changes = {name: {"old": before.get(name), "new": value} for name, value in after.items()
                if before.get(name) != value}
@@ -215,10 +218,8 @@ def team_change_record(*, team: Team, user, before: dict) -> "AuditEvent | None"
                         changes=changes)
 
 
-def audit_record(*, team: Team, user, action: str, target: str = "", **details) -> "AuditEvent":
+def audit_record(*, team: Team, user, action: str, target: str = "", **details) -> AuditEvent:
     """Record an action in the team's audit trail."""
-    from teams.models import AuditEvent
-
     return AuditEvent.objects.create(team=team, user=user if user and user.is_authenticated else None,
                                      action=action, target=target, details=details)
 
@@ -231,17 +232,11 @@ _LAST_USED_EVERY = 60  # seconds: last_used is a hint, not a write on every requ
 
 
 def _api_token_hash(token: str) -> str:
-    import hashlib
-
     return hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
-def api_token_create(*, user, name: str) -> tuple["ApiToken", str]:
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     """Create an API token for the user; return it and the secret, which is never shown again."""
-    import secrets
-
-    from teams.models import ApiToken
-
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "give the token a name, e.g. the machine it is for"})
@@ -253,13 +248,8 @@ def api_token_create(*, user, name: str) -> tuple["ApiToken", str]:
     return token, secret
 
 
-def api_token_revoke(*, user, pk: int) -> "ApiToken":
+def api_token_revoke(*, user, pk: int) -> ApiToken:
     """Revoke one of the user's tokens (404 for anyone else's); revoking twice is harmless."""
-    from django.http import Http404
-    from django.utils import timezone
-
-    from teams.models import ApiToken
-
     token = ApiToken.objects.filter(user=user, pk=pk).first()
     if token is None:
         raise Http404("No such token.")
@@ -270,12 +260,6 @@ def api_token_revoke(*, user, pk: int) -> "ApiToken":
 
 def api_token_authenticate(*, username: str | None, secret: str):
     """Return the active user a live token belongs to (and matching username, when given), else None."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from teams.models import ApiToken
-
     if not secret or len(secret) > 200:
         return None
     token = (ApiToken.objects.filter(token_hash=_api_token_hash(secret), revoked__isnull=True)

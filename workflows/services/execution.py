@@ -345,6 +345,14 @@ def _with_stderr_tail(reason: str, backend, call: Call) -> str:
     return f"{reason}\n{tail}" if tail else reason
 
 
+def next_attempt(call: Call, *, run_root: str) -> Call:
+    """Return the unsaved, queued next attempt of a call, in a directory of its own."""
+    attempt = call.attempt + 1
+    return Call(run_id=call.run_id, team_id=call.team_id, project_id=call.project_id, backend=call.backend,
+                call_id=call.call_id, fqn=call.fqn, task=call.task, shard_index=call.shard_index,
+                attempt=attempt, inputs=call.inputs, call_dir=call_dir(run_root, call.call_id, attempt))
+
+
 def _finish_failed(call: Call, reason: str, *, rc: int | None) -> None:
     """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good."""
     retries = int((call.runtime or {}).get("maxRetries", 0) or 0)
@@ -354,12 +362,7 @@ def _finish_failed(call: Call, reason: str, *, rc: int | None) -> None:
             updated = Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
                 status=Call.Status.RETRIED, return_code=rc, failure=reason, ended=now)
             if updated:
-                attempt = call.attempt + 1
-                Call.objects.bulk_create([Call(
-                    run_id=call.run_id, team_id=call.team_id, project_id=call.project_id, backend=call.backend,
-                    call_id=call.call_id, fqn=call.fqn, task=call.task, shard_index=call.shard_index,
-                    attempt=attempt, inputs=call.inputs, call_dir=call_dir(call.run.root, call.call_id, attempt),
-                )], ignore_conflicts=True)
+                Call.objects.bulk_create([next_attempt(call, run_root=call.run.root)], ignore_conflicts=True)
         else:
             Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
                 status=Call.Status.FAILED, return_code=rc, failure=reason, ended=now)

@@ -12,6 +12,7 @@ from teams.services import audit_record, target_resolve
 from workflows import engine
 from workflows.backends import local_root, provider_for
 from workflows.models import Call, Run, WorkflowVersion
+from workflows.services.execution import next_attempt
 from workflows.services.versions import document_for
 
 
@@ -146,7 +147,6 @@ def run_relaunch(*, run: Run, user) -> Run:
 
 def run_retry_failed(*, run: Run, user) -> int:
     """Reopen a failed run: queue a new attempt of each failed call, reuse what succeeded; return how many."""
-    from workflows.services.execution import call_dir
     from workflows.tasks import dispatch_team
 
     with transaction.atomic():
@@ -164,11 +164,7 @@ def run_retry_failed(*, run: Run, user) -> int:
         # The engine still waits for every call it issued: a failed one gets a new attempt, and one
         # that was queued when the run failed (stopped, never started) is simply queued again.
         Call.objects.filter(pk__in=[c.pk for c in failed]).update(status=Call.Status.RETRIED)
-        Call.objects.bulk_create([Call(
-            run=run, team_id=c.team_id, project_id=c.project_id, backend=c.backend, call_id=c.call_id,
-            fqn=c.fqn, task=c.task, shard_index=c.shard_index, attempt=c.attempt + 1, inputs=c.inputs,
-            call_dir=call_dir(run.root, c.call_id, c.attempt + 1),
-        ) for c in failed])
+        Call.objects.bulk_create([next_attempt(c, run_root=run.root) for c in failed])
         requeued = Call.objects.filter(run=run, status=Call.Status.ABORTED, backend_job_id="").update(
             status=Call.Status.QUEUED, claimed=None, ended=None)
         Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, failures=[], ended=None)
