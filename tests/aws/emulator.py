@@ -11,9 +11,11 @@ parent of an array job PENDING until every child has ended and a statusSummary t
 TerminateJob kills the job (a parent: all its children).
 
 Tests can also make it answer 429 TooManyRequestsException to the next calls of an action
-(throttle), forward a call but lose its reply (lose_reply), or end a running job as AWS would
-after a Spot reclaim or an out-of-memory kill (interrupt). It records every Batch request.
+(throttle), forward a call but lose its reply (lose_reply), forward a call and hold its reply
+until released (hold_reply, so a client can be killed while it waits), or end a running job as
+AWS would after a Spot reclaim or an out-of-memory kill (interrupt). It records every Batch request.
 """
+import contextlib
 import http.client
 import json
 import os
@@ -70,6 +72,9 @@ class Emulator:
         self.http: list[tuple[str, str, int]] = []  # (method, path, status) of every request forwarded
         self.throttles: dict[str, int] = defaultdict(int)
         self.lost_replies: dict[str, int] = defaultdict(int)
+        self.held_replies: dict[str, int] = defaultdict(int)
+        self.holding = threading.Event()  # set while a reply is held
+        self._release = threading.Event()
         self._slots = threading.Semaphore(slots)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -90,6 +95,7 @@ class Emulator:
 
     def close(self) -> None:
         """Stop the proxy and kill every job still running."""
+        self._release.set()
         self.server.shutdown()
         for job in list(self.jobs.values()):
             self._kill(job, ("emulator closed", ""))
@@ -106,6 +112,14 @@ class Emulator:
     def lose_reply(self, action: str, times: int = 1) -> None:
         """Forward the next calls of an action to moto but answer the client 500, as a lost reply."""
         self.lost_replies[action] += times
+
+    def hold_reply(self, action: str) -> None:
+        """Forward the next call of a Batch job action to moto but answer only after release() (or close())."""
+        self._release.clear()
+        self.held_replies[action] += 1
+
+    def release(self) -> None:
+        self._release.set()
 
     def calls(self, action: str) -> list[dict]:
         """Return the bodies of the Batch requests of that action received so far."""
@@ -290,6 +304,11 @@ class Emulator:
                 job = self.jobs.get(json.loads(body)["jobId"])
                 if job:
                     self._kill(job, (json.loads(body).get("reason", ""), ""))
+            if self.held_replies[action] > 0:
+                self.held_replies[action] -= 1
+                self.holding.set()
+                self._release.wait(timeout=300)
+                self.holding.clear()
             return _reply(request, 200, reply)
         request.send_response(status)
         for name, value in headers:
@@ -349,4 +368,5 @@ def _reply(request: BaseHTTPRequestHandler, status: int, payload: dict, headers:
         request.send_header(name, value)
     request.send_header("Content-Length", str(len(data)))
     request.end_headers()
-    request.wfile.write(data)
+    with contextlib.suppress(ConnectionError):  # a client killed while its reply was held
+        request.wfile.write(data)

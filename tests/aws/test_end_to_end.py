@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import ALICE_ROLE
-from workflows.models import Call, Run, Script
+from tests.workers import beat, running, services_env, wait_until, worker
 from workflows.backends import backend_for
+from workflows.models import Call, Run, Script
 from workflows.services import backends_poll, run_abort, run_advance, run_submit, tick, workflow_create
 from workflows.services.execution import _claim, job_spec
 
@@ -64,6 +65,18 @@ workflow wide {
 task double {
   input { Int i }
   command <<< echo $(( ~{i} * 2 )) >>>
+  output { Int out = read_int(stdout()) }
+}
+"""
+
+PAIR = b"""version 1.0
+workflow pair {
+  scatter (i in range(2)) { call echo_i { input: i = i } }
+  output { Array[Int] out = echo_i.out }
+}
+task echo_i {
+  input { Int i }
+  command <<< echo ~{i} >>>
   output { Int out = read_int(stdout()) }
 }
 """
@@ -156,28 +169,53 @@ def test_the_team_cap_bounds_active_calls_and_the_size_of_array_jobs(aws, eager,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_between_submit_job_and_recording_it_is_adopted_not_resubmitted(aws, project, alice):
-    version = workflow_create(project=project, name="sleepy", source=SLEEPY).versions.get()
+def test_a_worker_sigkilled_between_submit_job_and_recording_it_is_adopted_not_resubmitted(aws, project, alice, tmp_path):
+    env, logs = services_env(tmp_path)
+    version = workflow_create(project=project, name="pair", source=PAIR).versions.get()
+    aws.emulator.hold_reply("submitjob")  # Batch takes the job; its reply waits until the worker is dead
+    the_worker = worker(env, logs / "worker.log")
+    with running(the_worker, beat(env, logs / "beat.log")):
+        run = run_submit(version=version, user=alice, inputs={})
+        wait_until(aws.emulator.holding.is_set, timeout=60, message="SubmitJob reaching Batch")
+        the_worker.kill()
+        aws.emulator.release()
+        calls = Call.objects.filter(run=run)
+        assert [(c.status, c.backend_job_id) for c in calls] == [(Call.Status.SUBMITTING, "")] * 2
+        the_worker.start()
+        wait_until(lambda: Run.objects.get(pk=run.pk).status in Run.TERMINAL, timeout=120, interval=0.2,
+                   message="the run ending")
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED, run.failures
+    assert run.outputs == {"pair.out": [0, 1]}
+    [submitted] = aws.emulator.calls("submitjob")  # one array job for both shards, never submitted again
+    listed = aws.batch.list_jobs(jobQueue=aws.queue_arn, filters=[{"name": "JOB_NAME", "values": [submitted["jobName"]]}])
+    [job] = [j for j in listed["jobSummaryList"] if ":" not in j["jobId"]]  # its children share the name
+    calls = Call.objects.filter(run=run)
+    assert sorted(c.backend_job_id for c in calls) == [f"{job['jobId']}:0", f"{job['jobId']}:1"]
+    assert {c.attempt for c in calls} == {1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_claim_is_looked_up_on_the_queue_its_task_names(aws, project, alice):
+    environment = aws.batch.describe_compute_environments()["computeEnvironments"][0]["computeEnvironmentArn"]
+    queue = aws.batch.create_job_queue(jobQueueName="big-memory", state="ENABLED", priority=1, computeEnvironmentOrder=[
+        {"order": 1, "computeEnvironment": environment}])["jobQueueArn"]
+    source = SLEEPY.replace(b"task nap {", b'task nap {\n  runtime { queueArn: "' + queue.encode() + b'" }')
+    version = workflow_create(project=project, name="sleepy", source=source).versions.get()
     run = run_submit(version=version, user=alice, inputs={})
     run_advance(run_id=run.pk)
     # What a worker does up to SubmitJob, then dies: the claim committed, the reply never recorded.
     claimed = _claim(project.team_id)
-    backend_for(claimed[0].backend).submit([job_spec(call) for call in claimed])
+    specs = [job_spec(call) for call in claimed]
     for call in claimed:
-        Call.objects.filter(pk=call.pk).update(command=call.command, runtime=call.runtime,
-                                               prepared_inputs=call.prepared_inputs)
-    assert set(Call.objects.filter(run=run).values_list("status", flat=True)) == {Call.Status.SUBMITTING}
+        Call.objects.filter(pk=call.pk).update(runtime=call.runtime)
+    backend_for(claimed[0].backend).submit(specs)
     Call.objects.filter(run=run).update(claimed=timezone.now() - timedelta(hours=1))
 
     backends_poll()  # the reconciling path: each stale claim is looked up by its job name
-    backends_poll()
 
-    calls = list(Call.objects.filter(run=run))
-    assert all(c.status in (Call.Status.SUBMITTED, Call.Status.RUNNING, Call.Status.SUCCEEDED) for c in calls)
-    assert all(c.backend_job_id for c in calls)
-    submitted = aws.emulator.calls("submitjob")
-    assert len(submitted) == 1  # one array job for both shards, never submitted again
-    listed = aws.batch.list_jobs(jobQueue=aws.queue_arn, filters=[{"name": "JOB_NAME", "values": [submitted[0]["jobName"]]}])
-    [job] = [j for j in listed["jobSummaryList"] if ":" not in j["jobId"]]  # its children share the name
-    assert all(c.backend_job_id.split(":")[0] == job["jobId"] for c in calls)
+    [submitted] = aws.emulator.calls("submitjob")
+    assert submitted["jobQueue"] == queue
+    assert all(c.status != Call.Status.QUEUED and c.backend_job_id for c in Call.objects.filter(run=run))
     run_abort(run=run)

@@ -78,6 +78,15 @@ def test_an_identical_script_is_stored_once(aws):
     assert puts == [200, 412]  # the second worker's conditional put found it there
 
 
+def test_scripts_are_stored_by_a_worker_on_a_host_booted_moments_ago(aws, monkeypatch):
+    aws.emulator.run_jobs = False
+    monkeypatch.setattr("workflows.backends.aws_batch.time.monotonic", lambda: 42.0)  # seconds since boot
+
+    [submitted] = aws.backend.submit([aws.spec("bs-abc-1-a1", "echo fresh", script_prefix="scripts/")])
+
+    assert aws.keys(aws.script_bucket) == [submitted.script_key]
+
+
 @pytest.mark.django_db
 def test_definitions_carry_each_teams_role_and_only_its_registry_credential(aws, eager, project, alice, carol, other_team):
     aws.emulator.run_jobs = False

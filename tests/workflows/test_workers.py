@@ -5,15 +5,12 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 from django.db.models import Count
 
 from teams.models import Membership
 from teams.services import membership_set, project_create, team_create
 from tests.runs import submit
-from tests.workers import beat, running, service_env, wait_until, worker
+from tests.workers import beat, running, services_env, wait_until, worker
 from workflows.models import Call, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,12 +35,7 @@ task t {
 
 @pytest.fixture
 def services(tmp_path):
-    """The environment for worker and beat processes that share this test's database and files."""
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    env = service_env(database_name=connection.settings_dict["NAME"], redis_url=settings.REDIS_URL,
-                      var_dir=str(settings.VAR_DIR), BATCHSITE_SUBMIT_TIMEOUT="3", BATCHSITE_TICK_SECONDS="0.5")
-    (tmp_path / "logs").mkdir()
-    return env, tmp_path / "logs"
+    return services_env(tmp_path)
 
 
 def test_killing_the_worker_five_times_loses_no_call_and_runs_none_twice(services, project, alice, team, tmp_path):

@@ -301,7 +301,8 @@ def _reconcile_submitting(name: str) -> None:
     if not stale:
         return
     specs = {job_name(c): c for c in stale}
-    found = backend_for(name).find([JobSpec(name=n, call_dir=c.call_dir, command="") for n, c in specs.items()])
+    found = backend_for(name).find([JobSpec(name=n, call_dir=c.call_dir, command="", runtime=c.runtime or {})
+                                    for n, c in specs.items()])
     for name_, call in specs.items():
         if name_ in found:
             Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(

@@ -12,6 +12,7 @@ A handle is a Batch job id; a child of an array job is "<parent job id>:<index>"
 """
 import contextlib
 import hashlib
+import math
 import os
 import random
 import threading
@@ -174,8 +175,8 @@ class AwsBatchBackend:
     def _store(self, objects: dict[str, bytes]) -> None:
         """Put the scripts S3 does not have yet; a script already there is left as it is."""
         # Trusted only briefly: retention may delete a script another process put long ago.
-        fresh = time.monotonic() - STORED_TRUST_SECONDS
-        missing = {k: v for k, v in objects.items() if self._stored.get((self.script_bucket, k), 0) < fresh}
+        fresh = time.monotonic() - STORED_TRUST_SECONDS  # may be negative on a host just booted
+        missing = {k: v for k, v in objects.items() if self._stored.get((self.script_bucket, k), -math.inf) < fresh}
 
         def put(key: str) -> None:
             try:
