@@ -4,6 +4,7 @@ Plain Python and pyhocon only (no Django), so it can be loaded and tested anywhe
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import json
@@ -101,7 +102,26 @@ class AwsConfig:
 @dataclasses.dataclass(frozen=True)
 class DockerHub:
     account: str | None
-    token: Secret | None
+    token: Secret | None  # a Secrets Manager ARN, or Cromwell's raw token
+
+    @property
+    def secret_arn(self) -> str:
+        token = self.token.reveal() if self.token else ""
+        return token if token.startswith("arn:aws:secretsmanager:") else ""
+
+    def login(self) -> tuple[str, str] | None:
+        """Return (username, password) of a raw token: base64 of "username:password" as Cromwell
+        takes it, else the token itself as the account's password; None without a raw token."""
+        token = self.token.reveal() if self.token else ""
+        if not token or self.secret_arn:
+            return None
+        try:
+            username, sep, password = base64.b64decode(token, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            sep = ""
+        if sep and username and password:
+            return username, password
+        return (self.account, token) if self.account else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -402,6 +422,10 @@ def _aws(tree: Mapping, notes: list[str], placeholders: list[tuple[str, str]]) -
             role, base = _str(item, "role-arn", path, required=True), _str(item, "base-auth", path, required=True)
             auths.append(AuthConfig(name, scheme, role_arn=role, base_auth=base,
                                     external_id=_str(item, "external-id", path)))
+            notes.append(
+                f'{path} "{name}": assume_role is read but not used; Batchsite takes AWS credentials only '
+                "from boto3's default chain (for a role, name it in a profile of ~/.aws/config and set AWS_PROFILE)"
+            )
         else:
             raise ConfigError(f'{path}.scheme: unsupported scheme "{scheme}" (expected {", ".join(AUTH_SCHEMES)})')
     return AwsConfig(_str(tree, "application-name", "aws", default="cromwell"), region, tuple(auths))
@@ -473,6 +497,12 @@ def _aws_batch_fields(fields: dict, cpath: str, aws: AwsConfig, notes: list[str]
         raise ConfigError(
             f'{rpath}.queueArn: expected a job queue ARN like '
             f'"arn:aws:batch:us-east-1:123456789012:job-queue/NAME", got "{queue}"'
+        )
+    hub = fields["dockerhub"]
+    if hub and hub.token and not _placeholder(hub.token.reveal()) and not hub.secret_arn and not hub.login():
+        raise ConfigError(
+            f"{cpath}.dockerhub.token: expected a Secrets Manager secret ARN, base64 of "
+            '"username:password", or a token with dockerhub.account set'
         )
     auth = fields["auth"] or "default"
     s3_auth = fields["s3_auth"] or auth

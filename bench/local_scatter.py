@@ -7,7 +7,6 @@ bare `bash -c` processes 2 at a time.
 Last line: local_scatter shards=N batchsite_s=A miniwdl_s=B bash_s=C ratio=R (R = A / B).
 """
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -47,29 +46,12 @@ DATABASE = "batchsite_bench"
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
 
-def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-
-
 def time_batchsite(shards: int, work: Path) -> float:
-    from tests.workers import beat, running, service_env, wait_until, worker
+    from bench.common import django_on_fresh_database
+    from tests.workers import beat, running, wait_until, worker
 
-    fresh_database()
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    (work / "bench.conf").write_text(CONFIG)  # the team cap (64) is the limit, not the provider's
-    env = service_env(database_name=DATABASE, redis_url=REDIS_URL, var_dir=str(work / "var"),
-                      BATCHSITE_CONFIG=str(work / "bench.conf"))
-    os.environ.update(env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    import django
-
-    django.setup()
+    # The team cap (64) is the limit, not the provider's.
+    env = django_on_fresh_database(database=DATABASE, redis_url=REDIS_URL, work=work, config=CONFIG)
     from teams.services import project_create, team_create
     from workflows.models import Run
     from workflows.services import run_submit, workflow_create

@@ -1,10 +1,14 @@
 """A run on AWS Batch from submission to outputs: the real engine, database and backend, emulated compute."""
+import shutil
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
+from batchsite.celery import app as celery_app
 from tests.conftest import ALICE_ROLE
 from tests.workers import beat, running, services_env, wait_until, worker
 from workflows.backends import backend_for
@@ -130,6 +134,63 @@ def test_a_scatter_and_gather_runs_on_batch_to_its_outputs(aws, eager, project, 
     # The container ran under the run's role.
     definitions = aws.batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
     assert {d["containerProperties"]["jobRoleArn"] for d in definitions} == {ALICE_ROLE}
+
+
+BIG_OUTPUTS = b"""version 1.0
+workflow big {
+  call write_big
+  output {
+    Array[String] lines = write_big.lines
+    Float sized = write_big.sized
+  }
+}
+task write_big {
+  command <<<
+    seq 1 50 > read.txt
+    seq 1 60 > sized.txt
+  >>>
+  output {
+    Array[String] lines = read_lines("read.txt")
+    Float sized = size("sized.txt")
+    File kept = "sized.txt"
+  }
+}
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_output_too_big_to_fetch_ahead_is_fetched_when_read_and_only_sized_otherwise(aws, eager, project, alice,
+                                                                                        monkeypatch):
+    monkeypatch.setattr("workflows.backends.aws_batch.workspace.FETCH_LIMIT", 100)  # both files are bigger
+    version = workflow_create(project=project, name="big", source=BIG_OUTPUTS).versions.get()
+
+    run = drive(run_submit(version=version, user=alice, inputs={}), until=lambda r: not r.is_active)
+
+    assert run.status == Run.Status.SUCCEEDED, run.failures
+    assert run.outputs == {"big.lines": [str(i) for i in range(1, 51)], "big.sized": float(len(aws.read(
+        f"{Call.objects.get(run=run).call_dir}/execution/sized.txt")))}
+    gets = [path.rsplit("/", 1)[1] for method, path, _ in aws.emulator.http if method == "GET"]
+    assert gets.count("read.txt") == 1 and gets.count("sized.txt") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_the_workflow_writes_is_published_under_the_run_for_any_worker_to_dispatch(aws, project, alice):
+    source = (Path(__file__).parent.parent / "wdl_corpus" / "workflow_level_write" / "main.wdl").read_bytes()
+    version = workflow_create(project=project, name="write", source=source).versions.get()
+    run = run_submit(version=version, user=alice, inputs={})
+    run_advance(run_id=run.pk)
+    shutil.rmtree(settings.BATCHSITE_RUN_FILES / str(run.pk))  # the next step runs on another host
+
+    celery_app.conf.task_always_eager = True
+    try:
+        run = drive(run, until=lambda r: not r.is_active)
+    finally:
+        celery_app.conf.task_always_eager = False
+
+    assert run.status == Run.Status.SUCCEEDED, run.failures
+    assert run.outputs["workflow_level_write.sorted_names"] == ["a", "b", "c"]
+    listed = Call.objects.get(run=run).inputs["list"]
+    assert listed.startswith(f"{run.root}/workflow-files/") and aws.read(listed) == "b\nc\na\n"
 
 
 @pytest.mark.django_db(transaction=True)

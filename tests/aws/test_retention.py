@@ -59,9 +59,10 @@ def test_25000_expired_scripts_go_in_at_most_30_delete_objects_calls(aws, db):
     assert not Script.objects.filter(run=run).exists()
 
 
-def submit(aws, name: str, run_id: str, team_id: int) -> str:
+def submit(aws, name: str, run_id: str, team_id: int, **fields) -> str:
     spec = aws.spec(name, "sleep 30", call=f"call-{name}", tags={
-        "batchsite:run": run_id, "batchsite:team": str(team_id), "batchsite:call": f"call-{name}/attempt-1"})
+        "batchsite:run": run_id, "batchsite:team": str(team_id), "batchsite:call": f"call-{name}/attempt-1"},
+        **fields)
     return aws.backend.submit([spec])[0].handle
 
 
@@ -70,7 +71,10 @@ def test_an_orphan_job_is_terminated_and_reported_and_a_live_runs_job_is_not(aws
     finished = make_run(workflow, status=Run.Status.ABORTED, ended_days_ago=0, backend="AWSBatch", root=ROOT)
     live = make_run(workflow, status=Run.Status.RUNNING, ended_days_ago=0, backend="AWSBatch", root=ROOT)
     orphan = submit(aws, "bs-orphan", str(finished.pk), project.team_id)
-    unknown = submit(aws, "bs-unknown", str(uuid.uuid4()), 999_999)
+    environment = aws.batch.describe_compute_environments()["computeEnvironments"][0]["computeEnvironmentArn"]
+    own_queue = aws.batch.create_job_queue(jobQueueName="task-own", state="ENABLED", priority=1, computeEnvironmentOrder=[
+        {"order": 1, "computeEnvironment": environment}])["jobQueueArn"]
+    unknown = submit(aws, "bs-unknown", str(uuid.uuid4()), 999_999, runtime={"queueArn": own_queue})
     keep = submit(aws, "bs-keep", str(live.pk), project.team_id)
     aws.emulator.wait_running(orphan)
     aws.emulator.wait_running(keep)

@@ -2,6 +2,7 @@
 import hashlib
 import json
 
+import boto3
 import pytest
 
 from batchsite.config import get_config
@@ -213,17 +214,36 @@ def test_a_task_without_a_queue_anywhere_is_refused(aws, tmp_path, monkeypatch):
 PROVIDER_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:site-dockerhub-XyZ"
 
 
-@pytest.mark.parametrize("aws_config_extra, expected", [
-    (f'dockerhub {{ token = "{PROVIDER_SECRET}" }}', PROVIDER_SECRET),
-    ('dockerhub { account = "lab", token = "bGFiOnRva2Vu" }', None),  # Cromwell's raw token stays in the config
-])
-def test_the_providers_dockerhub_secret_applies_where_a_team_has_none_of_its_own(aws, expected):
+@pytest.mark.parametrize("aws_config_extra", [f'dockerhub {{ token = "{PROVIDER_SECRET}" }}'])
+def test_the_providers_dockerhub_secret_applies_where_a_team_has_none_of_its_own(aws):
     aws.emulator.run_jobs = False
 
     aws.backend.submit([aws.spec("bs-abc-1-a1", "true", job_role_arn=ALICE_ROLE),
                         aws.spec("bs-abc-2-a1", "true", job_role_arn=ALICE_ROLE, registry_credential_arn=SECRET)])
 
-    credentials = {d["containerProperties"].get("repositoryCredentials", {}).get("credentialsParameter")
-                   for d in aws.batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]}
-    assert credentials == {expected, SECRET}
-    assert "bGFiOnRva2Vu" not in json.dumps(aws.emulator.requests)
+    assert definition_credentials(aws) == {PROVIDER_SECRET, SECRET}
+
+
+@pytest.mark.parametrize("aws_config_extra, login", [
+    ('dockerhub { token = "bGFiOnMzY3JldA==" }', {"username": "lab", "password": "s3cret"}),  # Cromwell's form
+    ('dockerhub { account = "lab", token = "dckr_pat_123" }', {"username": "lab", "password": "dckr_pat_123"}),
+])
+def test_a_raw_dockerhub_token_is_kept_in_secrets_manager_and_never_sent_to_batch(aws, login):
+    aws.emulator.run_jobs = False
+
+    aws.backend.submit([aws.spec("bs-abc-1-a1", "true", job_role_arn=ALICE_ROLE)])
+    aws.backend.submit([aws.spec("bs-abc-2-a1", "true", job_role_arn=ALICE_ROLE)])
+    backend_for.cache_clear()  # another worker finds the same secret
+    aws.backend.submit([aws.spec("bs-abc-3-a1", "true", job_role_arn=ALICE_ROLE)])
+
+    secrets = boto3.client("secretsmanager", endpoint_url=aws.emulator.moto_url, region_name=aws.emulator.region)
+    [secret] = secrets.list_secrets()["SecretList"]
+    assert secret["Name"].startswith("batchsite/AWSBatch/dockerhub-")
+    assert json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"]) == login
+    assert definition_credentials(aws) == {secret["ARN"]}
+    assert login["password"] not in json.dumps(aws.emulator.requests)
+
+
+def definition_credentials(aws) -> set:
+    return {d["containerProperties"].get("repositoryCredentials", {}).get("credentialsParameter")
+            for d in aws.batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]}

@@ -290,6 +290,9 @@ def test_malformed_file_is_a_config_error_naming_file_and_key(name, file, proble
         ('backend.default = null\nbackend.providers.Local.actor-factory = '
          '"cromwell.backend.impl.sfs.config.ConfigBackendLifecycleActorFactory"\n',
          "backend.default: missing; name one of AWSBatch, Local"),
+        ('backend.providers.AWSBatch.config.dockerhub.token = "not-a-login"\n',
+         "backend.providers.AWSBatch.config.dockerhub.token: expected a Secrets Manager secret ARN, base64 of "
+         '"username:password", or a token with dockerhub.account set'),
         ('include url("http://127.0.0.1:9/x.conf")\n',
          f'line {SITE.count(chr(10)) + 1}: include url("http://127.0.0.1:9/x.conf"): url(...) includes are not '
          "supported; include a file"),
@@ -342,6 +345,15 @@ def test_tokens_and_access_keys_are_masked_everywhere_they_are_printed():
             assert secret not in shown
     assert "dockerhub: account dockerAccount, token ****" in describe(cfg)
     assert any("custom_keys are read but not used" in note for note in cfg.notes)
+
+
+def test_an_assume_role_auth_is_read_and_said_to_be_unused(tmp_path):
+    cfg = parse_config_text(SITE.replace('scheme = "default" }', 'scheme = "default" }, { name = "lab", '
+                                         'scheme = "assume_role", role-arn = "arn:aws:iam::1:role/x", base-auth = "default" }'),
+                            base_dir=tmp_path, source="site.conf")
+
+    assert cfg.aws.auth("lab").role_arn == "arn:aws:iam::1:role/x"
+    assert any('"lab": assume_role is read but not used' in note for note in cfg.notes)
 
 
 def test_config_is_frozen():

@@ -73,7 +73,11 @@ class Workspace(Protocol):
         """Return where a file the job produced is kept, for a path under work_dir (map_path at collect)."""
 
     def localize(self, uri: str) -> str:
-        """Return a local copy of a remote file, for the standard library's read_*(); raise OSError."""
+        """Return a local copy of a remote file, for the standard library's read_*(); raise OSError.
+
+        A local path comes back as it is, unless it is the stand-in of an output too big to fetch
+        ahead (see S3Workspace): that is fetched now.
+        """
 
     def staged(self) -> tuple[StagedFile, ...]:
         """Return the files the job must be given: every path job_path was asked about."""
@@ -81,6 +85,7 @@ class Workspace(Protocol):
 
 class Backend(Protocol):
     name: str
+    collect_threads: int  # finished calls whose outputs are collected at once (1 where files are local)
 
     def workspace(self, call_dir: str, *, finished: bool = False) -> AbstractContextManager[Workspace]:
         """Lend a local directory to evaluate the call in; finished: holding what its job left."""
@@ -107,6 +112,10 @@ class Backend(Protocol):
     def localize(self, uri: str, *, into: str) -> str:
         """Return a local copy of a remote file under into/ (workflow-level read_*()); raise OSError."""
 
+    def publish(self, path: str, *, under: str) -> str:
+        """Return where jobs find a file a workflow expression wrote on this host (write_*()),
+        storing it under the run's directory `under` first if jobs cannot read this host's files."""
+
     def read_text(self, path: str) -> str:
         """Return a file the job wrote (rc, stdout, an output) as text."""
 
@@ -126,6 +135,8 @@ class HostWorkspace:
         return path
 
     def localize(self, uri: str) -> str:
+        if "://" not in uri:
+            return uri
         raise OSError(f"cannot read {uri}: this backend reads only files on this host")
 
     def staged(self) -> tuple[StagedFile, ...]:

@@ -58,6 +58,8 @@ def _read_int(path: Path) -> int | None:
 class LocalBackend:
     """Run call commands as detached local processes under the provider's root."""
 
+    collect_threads = 1
+
     def __init__(self, name: str, root: str):
         self.name = name
         self.root = root
@@ -196,6 +198,9 @@ class LocalBackend:
 
     def localize(self, uri: str, *, into: str) -> str:
         raise OSError(f"cannot read {uri}: the local backend reads only files on this host")
+
+    def publish(self, path: str, *, under: str) -> str:
+        return path  # its jobs run on this host
 
 
 def _group_alive(pgid: int) -> bool:

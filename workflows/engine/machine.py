@@ -36,7 +36,8 @@ class TaskCall:
 class EngineState:
     """The saved state of one run; advance() feeds it finished calls and returns the new ones."""
 
-    def __init__(self, doc: Document, data: dict, localize: Callable[[str], str] | None) -> None:
+    def __init__(self, doc: Document, data: dict, localize: Callable[[str], str] | None,
+                 publish: Callable[[str], str] | None) -> None:
         self._doc = doc
         # "" is the run's own workflow; a subworkflow's machine is keyed by its call's id path
         self._machines: dict[str, StateMachine] = data["machines"]
@@ -44,12 +45,17 @@ class EngineState:
         self._task: dict | None = data["task"]  # a task-only document's single call
         self._outputs: dict | None = data["outputs"]
         self._localize = localize
+        self._publish = publish
         self._stdlibs: dict[str, WorkflowStdLib] = {}
 
     @classmethod
-    def start(cls, doc: Document, inputs: dict, *, run_dir: str,
-              localize: Callable[[str], str] | None = None) -> "EngineState":
-        """Start a run of doc on inputs JSON; run_dir receives files that workflow expressions write."""
+    def start(cls, doc: Document, inputs: dict, *, run_dir: str, localize: Callable[[str], str] | None = None,
+              publish: Callable[[str], str] | None = None) -> "EngineState":
+        """Start a run of doc on inputs JSON; run_dir receives files that workflow expressions write.
+
+        localize(uri) returns a local copy of a remote file an expression reads; publish(path)
+        returns where calls will find a file an expression wrote (by default, where it is).
+        """
         values = doc.input_values(inputs)
         data = {"machines": {}, "namespaces": {}, "task": None, "outputs": None}
         if doc.is_task:
@@ -57,18 +63,18 @@ class EngineState:
         else:
             data["machines"][""] = StateMachine(LOGGER_NAME, run_dir, doc.executable, values)
             data["namespaces"][""] = []
-        return cls(doc, data, localize)
+        return cls(doc, data, localize, publish)
 
     @classmethod
-    def loads(cls, doc: Document, data: bytes, *,
-              localize: Callable[[str], str] | None = None) -> "EngineState":
+    def loads(cls, doc: Document, data: bytes, *, localize: Callable[[str], str] | None = None,
+              publish: Callable[[str], str] | None = None) -> "EngineState":
         """Resume a state saved by dumps(); doc must be the same WDL it was started with."""
         saved = pickle.loads(data)  # trusted: written by dumps() into the run's own row
         saved_by = (saved.get("format"), saved.get("miniwdl"))
         if saved_by != (STATE_FORMAT, MINIWDL_VERSION):
             raise ValueError(f"the engine state was saved as format {saved_by[0]} by miniwdl {saved_by[1]}; "
                              f"this is format {STATE_FORMAT} with miniwdl {MINIWDL_VERSION}")
-        return cls(doc, saved, localize)
+        return cls(doc, saved, localize, publish)
 
     def dumps(self) -> bytes:
         """Serialise the state; call once per batch of finished calls, not once per call."""
@@ -172,7 +178,7 @@ class EngineState:
     def _stdlib(self, key: str, machine: StateMachine) -> WorkflowStdLib:
         # the stdlib holds the machine, so it is rebuilt for every machine after every load
         if key not in self._stdlibs:
-            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize)
+            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize, self._publish)
         return self._stdlibs[key]
 
     def _task_call(self, key: str, machine: StateMachine, instructions) -> TaskCall:
@@ -206,11 +212,18 @@ def _output_values(call_id: str, task: Tree.Task, outputs: dict) -> WDL.Env.Bind
 
 
 class _WorkflowStdLib(WorkflowStdLib):
-    """miniwdl's workflow stdlib, reading remote files (s3://...) through the caller's localize."""
+    """miniwdl's workflow stdlib, reading remote files (s3://...) through the caller's localize and
+    handing the files write_*() made to its publish."""
 
-    def __init__(self, machine: StateMachine, localize: Callable[[str], str] | None) -> None:
+    def __init__(self, machine: StateMachine, localize: Callable[[str], str] | None,
+                 publish: Callable[[str], str] | None) -> None:
         super().__init__(miniwdl_config(), machine.workflow.effective_wdl_version, machine, call_cache())
         self._localize = localize
+        self._publish = publish
+
+    def _virtualize_filename(self, filename: str) -> str:
+        path = super()._virtualize_filename(filename)
+        return self._publish(path) if self._publish else path
 
     def _devirtualize_filename(self, filename: str) -> str:
         if is_uri(filename):

@@ -230,14 +230,34 @@ class _TaskInputStdLib(TaskStdLib):
 
 
 class _TaskOutputStdLib(TaskOutputStdLib):
-    """Task stdlib for outputs: stdout(), stderr(), glob() and files in work_dir."""
+    """Task stdlib for outputs: stdout(), stderr(), glob() and files in work_dir.
+
+    Every file read_*() opens goes through localize, which fetches an output the workspace holds
+    only a stand-in of (a big file in S3); size() reads the stand-in's size without fetching.
+    """
 
     def __init__(self, task: Tree.Task, call_dir: _CallDir, localize: Callable[[str], str] | None) -> None:
         super().__init__(task.effective_wdl_version, logger, call_dir)  # type: ignore[arg-type]
         self._localize = localize
+        self._sizing = False
+        self.size = _Size(self)
 
     def _devirtualize_filename(self, filename: str) -> str:
-        return _local(super()._devirtualize_filename(filename), self._localize)
+        path = super()._devirtualize_filename(filename)
+        if self._sizing and not is_uri(path):
+            return path  # a stand-in has the size of the output it stands in for
+        return self._localize(path) if self._localize else _local(path, None)
+
+
+class _Size(WDL.StdLib._Size):
+    """size() that stats stand-ins rather than fetching the files they stand in for."""
+
+    def _call_eager(self, expr, arguments):
+        self.stdlib._sizing = True
+        try:
+            return super()._call_eager(expr, arguments)
+        finally:
+            self.stdlib._sizing = False
 
 
 def _local(path: str, localize: Callable[[str], str] | None) -> str:

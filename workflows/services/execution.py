@@ -4,9 +4,11 @@ Every function here is safe to run twice and in several workers at once: rows ar
 with conditional updates or under row locks, and nothing is sent to a backend inside a
 transaction.
 """
+import contextlib
 import functools
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from celery import current_app
@@ -49,11 +51,13 @@ def run_advance(*, run_id) -> None:
             return
         finished = list(calls.filter(status=Call.Status.SUCCEEDED, fed=False).values_list("pk", "call_id", "outputs"))
         doc = document_for(run.version)
-        localize = functools.partial(backend_for(run.backend).localize, into=f"{_engine_dir(run)}/fetched")
+        backend = backend_for(run.backend)
+        files = dict(localize=functools.partial(backend.localize, into=f"{_engine_dir(run)}/fetched"),
+                     publish=functools.partial(backend.publish, under=run.root))
         if run.engine_state is None:
-            state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run), localize=localize)
+            state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run), **files)
         else:
-            state = engine.EngineState.loads(doc, bytes(run.engine_state), localize=localize)
+            state = engine.EngineState.loads(doc, bytes(run.engine_state), **files)
         try:
             task_calls = state.advance((call_id, outputs) for _, call_id, outputs in finished)
         except ENGINE_ERRORS as exc:
@@ -84,7 +88,7 @@ def run_advance(*, run_id) -> None:
 
 def _engine_dir(run: Run) -> str:
     """Return a local directory for files workflow expressions write (write_lines() and kin)."""
-    if "://" in run.root:  # an object store root: keep them on this host
+    if "://" in run.root:  # an object store root: written here, then published under the root
         return str(settings.BATCHSITE_RUN_FILES / str(run.pk))
     return run.root
 
@@ -286,8 +290,13 @@ def _poll_backend(name: str) -> int:
     if started:
         Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
     done = [(c, states[c.backend_job_id]) for c in calls if states[c.backend_job_id].status == JobState.DONE]
-    for call, state in done:
-        call_finish(call=call, state=state)
+    threads = min(backend.collect_threads, len(done))
+    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+        # Where the backend's files are remote, outcomes are worked out concurrently; rows are
+        # written here, in this thread, as each outcome arrives.
+        outcomes = (pool.map if pool else map)(lambda pair: call_outcome(*pair), done)
+        for (call, state), outcome in zip(done, outcomes):
+            call_finish(call=call, state=state, outcome=outcome)
     _reconcile_submitting(name)
     if done:
         _after_changes({c.run_id for c, _ in done}, {c.team_id for c, _ in done})
@@ -313,28 +322,33 @@ def _reconcile_submitting(name: str) -> None:
     _after_changes({c.run_id for c in stale}, {c.team_id for c in stale})
 
 
-def call_finish(*, call: Call, state: JobState) -> None:
-    """Record a finished job: collect outputs on success, else fail or retry the call."""
+def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
+    """Return (outputs, "") of a finished job that succeeded, else (None, why the call failed).
+
+    Reads the call's files and evaluates its outputs, never the database (call.run.version loaded).
+    """
     runtime = call.runtime or {}
     if state.rc is None:
-        _finish_failed(call, state.reason or "the job ended without a return code", rc=None)
-        return
+        return None, state.reason or "the job ended without a return code"
     backend = backend_for(call.backend)
     if not engine.return_code_ok(runtime, state.rc):
-        reason = f"the command exited with return code {state.rc}"
-        _finish_failed(call, _with_stderr_tail(reason, backend, call), rc=state.rc)
-        return
+        return None, _with_stderr_tail(f"the command exited with return code {state.rc}", backend, call)
     if runtime.get("failOnStderr") and backend.read_log("", call.call_dir, "stderr", 0)[0].strip():
-        _finish_failed(call, _with_stderr_tail("failOnStderr is set and the command wrote to stderr", backend, call),
-                       rc=state.rc)
-        return
+        return None, _with_stderr_tail("failOnStderr is set and the command wrote to stderr", backend, call)
     try:
         with backend.workspace(call.call_dir, finished=True) as workspace:
-            outputs = engine.collect(document_for(call.run.version), call.task, call.prepared_inputs,
-                                     work_dir=workspace.work_dir, stdout=workspace.stdout, stderr=workspace.stderr,
-                                     map_path=workspace.stored_path, localize=workspace.localize)
+            return engine.collect(document_for(call.run.version), call.task, call.prepared_inputs,
+                                  work_dir=workspace.work_dir, stdout=workspace.stdout, stderr=workspace.stderr,
+                                  map_path=workspace.stored_path, localize=workspace.localize), ""
     except ENGINE_ERRORS as exc:
-        _finish_failed(call, f"could not collect outputs: {exc}", rc=state.rc)
+        return None, f"could not collect outputs: {exc}"
+
+
+def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str] | None = None) -> None:
+    """Record a finished job: its outputs on success, else fail or retry the call."""
+    outputs, failure = outcome or call_outcome(call, state)
+    if outputs is None:
+        _finish_failed(call, failure, rc=state.rc)
         return
     Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
         status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())

@@ -12,6 +12,7 @@ A handle is a Batch job id; a child of an array job is "<parent job id>:<index>"
 """
 import contextlib
 import hashlib
+import json
 import math
 import os
 import random
@@ -23,7 +24,6 @@ from datetime import date, timedelta
 from typing import Mapping, Sequence
 
 import boto3
-from django.conf import settings
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
@@ -84,6 +84,7 @@ class AwsBatchBackend:
     """Run call attempts as AWS Batch jobs of one provider (see the module docstring)."""
 
     retry_base_seconds = 0.5
+    collect_threads = 16  # finished calls whose files are fetched from S3 at once
 
     def __init__(self, provider: ProviderConfig, aws: AwsConfig):
         self.name = provider.name
@@ -103,6 +104,8 @@ class AwsBatchBackend:
             Config(retries={"mode": "adaptive", "total_max_attempts": provider.num_create_definition_attempts})))
         self.s3 = session.client("s3", config=config)
         self.logs = session.client("logs", config=config)
+        self.secrets = session.client("secretsmanager", config=config)
+        self._hub_secret = ""  # ARN of the secret holding the provider's raw dockerhub token
         self._lock = threading.Lock()
         self._definitions: dict[str, tuple[str, str]] = {}  # name -> (arn, day last tagged used)
         self._stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # scripts put, and when
@@ -113,7 +116,7 @@ class AwsBatchBackend:
 
     @contextlib.contextmanager
     def workspace(self, call_dir: str, *, finished: bool = False):
-        space = S3Workspace(self.s3, call_dir, self.container_root, run_files=str(settings.BATCHSITE_RUN_FILES))
+        space = S3Workspace(self.s3, call_dir, self.container_root)
         try:
             if finished:
                 with _aws("fetching the call's execution directory"):
@@ -166,11 +169,37 @@ class AwsBatchBackend:
                                 credential=self._provider_credential())
 
     def _provider_credential(self) -> str:
-        # A dockerhub token that is a Secrets Manager ARN can be given to Batch; a raw token (the
-        # Cromwell form) is the compute environment's business and is never sent anywhere.
+        """Return the Secrets Manager ARN of the provider's dockerhub credential, or ""."""
         hub = self.provider.dockerhub
-        token = hub.token.reveal() if hub and hub.token else ""
-        return token if token.startswith("arn:aws:secretsmanager:") else ""
+        if not hub or hub.secret_arn:
+            return hub.secret_arn if hub else ""
+        login = hub.login()
+        if login is None:
+            return ""
+        if not self._hub_secret:
+            self._hub_secret = self._registry_secret(*login)
+        return self._hub_secret
+
+    def _registry_secret(self, username: str, password: str) -> str:
+        """Keep a raw dockerhub token where Batch can use it: a Secrets Manager secret named after
+        the provider and a hash of the credential (a new token makes a new secret); return its ARN."""
+        digest = hashlib.sha256(f"{username}:{password}".encode()).hexdigest()[:16]
+        name = f"batchsite/{self.name}/dockerhub-{digest}"
+        with _aws("storing the dockerhub credential in Secrets Manager"):
+            try:
+                return self.secrets.describe_secret(SecretId=name)["ARN"]
+            except ClientError as exc:
+                if _error_code(exc) != "ResourceNotFoundException":
+                    raise
+            try:
+                return self.secrets.create_secret(
+                    Name=name, SecretString=json.dumps({"username": username, "password": password}),
+                    Description=f"Docker Hub login of Batchsite's {self.name} provider (its dockerhub config)",
+                    Tags=[{"Key": "batchsite:provider", "Value": self.name}])["ARN"]
+            except ClientError as exc:  # another worker made it first
+                if _error_code(exc) != "ResourceExistsException":
+                    raise
+                return self.secrets.describe_secret(SecretId=name)["ARN"]
 
     def _store(self, objects: dict[str, bytes]) -> None:
         """Put the scripts S3 does not have yet; a script already there is left as it is."""
@@ -447,6 +476,19 @@ class AwsBatchBackend:
             os.replace(local + ".part", local)
         return local
 
+    def publish(self, path: str, *, under: str) -> str:
+        """Store a file a workflow expression wrote under the run's directory; return its s3:// URI.
+
+        The key holds a hash of the content, so publishing the same file again changes nothing.
+        """
+        with open(path, "rb") as f:
+            data = f.read()
+        uri = f"{under.rstrip('/')}/workflow-files/{hashlib.sha256(data).hexdigest()[:20]}/{os.path.basename(path)}"
+        bucket, key = split_uri(uri)
+        with _aws(f"storing {uri}"):
+            self.s3.put_object(Bucket=bucket, Key=key, Body=data)
+        return uri
+
     # ---- housekeeping --------------------------------------------------------------------
 
     def script_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
@@ -497,8 +539,11 @@ class AwsBatchBackend:
                 raise RuntimeError(f"could not delete {len(errors)} objects in s3://{bucket}: {errors[0]}")
 
     def active_jobs(self) -> dict[str, dict]:
-        """Return {job id: tags} of the Batchsite-tagged jobs not yet ended on the provider's queue(s)."""
-        queues = {self.provider.queue_arn, self.defaults.get("queueArn")} - {None, ""}
+        """Return {job id: tags} of the Batchsite-tagged jobs not yet ended on any job queue (a task may
+        name a queue of its own)."""
+        with _aws("listing job queues"):
+            queues = {q["jobQueueArn"] for page in self.batch.get_paginator("describe_job_queues").paginate()
+                      for q in page["jobQueues"]}
         ids = []
         for queue in sorted(queues):
             # Every Batchsite job name starts bs- (execution.job_name); a name filter lists all statuses.

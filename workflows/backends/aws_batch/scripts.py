@@ -8,6 +8,10 @@ What the compute environment must provide (as for Cromwell's AWS backend):
 - a job role (the run's `aws_batch_job_role_arn`) that may read the script bucket and the
   inputs, and read and write the call directories under `root`.
 - the awslogs log driver (Batch's default): the job's output goes to /aws/batch/job.
+- for private images: permission for the ECS agent to read the registry secret named in the
+  job definition's repositoryCredentials (secretsmanager:GetSecretValue). A raw dockerhub token
+  in the config is kept by Batchsite in a secret named batchsite/<provider>/dockerhub-<hash>,
+  so Batchsite's own credentials then need secretsmanager:DescribeSecret and CreateSecret there.
 
 The bootstrap fetches the job script named by BATCH_FILE_S3_URL (BATCH_FILE_TYPE=script, as
 Cromwell's fetch_and_run does), or, for a child of an array job (BATCH_FILE_TYPE=bundle), reads

@@ -12,9 +12,10 @@ from botocore.exceptions import ClientError
 
 from workflows.backends.base import StagedFile
 
-# Files bigger than this are not downloaded to evaluate outputs: a sparse file of the same size
-# stands in (enough for existence, size() and glob()); read_*() of such an output would read zeros.
+# Files bigger than this are not downloaded ahead to evaluate outputs: a sparse file of the same
+# size stands in (enough for existence, size() and glob()) until a read_*() asks for it (localize).
 FETCH_LIMIT = 64 * 1024 * 1024
+GET_LIMIT = 8 * 1024 * 1024  # smaller files are fetched with a plain GetObject, bigger in parts
 # A path in some workspace's mirror (an earlier prepare, maybe in another process) names the
 # S3 object it mirrors: the job uploaded its execution directory, write_*() files included.
 _MIRRORED = re.compile(r"/batchsite-aws-[a-z0-9_]+/([^/]+/.+)$")
@@ -29,11 +30,8 @@ def split_uri(uri: str) -> tuple[str, str]:
 class S3Workspace:
     """A scratch mirror of one call's execution directory (see base.Workspace)."""
 
-    def __init__(self, s3, call_dir: str, container_root: str, run_files: str = ""):
+    def __init__(self, s3, call_dir: str, container_root: str):
         self.s3 = s3
-        # Files workflow expressions wrote (write_lines() outside a task) stay on this host, under
-        # run_files: a job is given them as content, like the files its own command's write_*() made.
-        self.run_files = os.path.realpath(run_files) if run_files else ""
         self.mirror = tempfile.mkdtemp(prefix="batchsite-aws-")
         self.container_root = container_root
         self.work_dir = self._local(f"{call_dir}/execution")
@@ -41,6 +39,7 @@ class S3Workspace:
         self.stderr = f"{self.work_dir}/stderr"
         self.execution_uri = f"{call_dir}/execution"
         self._seen: dict[str, str] = {}  # host path or URI -> job path
+        self._stand_ins: dict[str, str] = {}  # local path -> URI of the big output it stands in for
 
     def close(self) -> None:
         shutil.rmtree(self.mirror, ignore_errors=True)
@@ -57,13 +56,7 @@ class S3Workspace:
         match = _MIRRORED.search(path)
         return f"s3://{match.group(1)}" if match else None
 
-    def _run_file(self, path: str) -> bool:
-        return bool(self.run_files) and os.path.realpath(path).startswith(self.run_files + "/") and os.path.isfile(path)
-
     def job_path(self, path: str) -> str:
-        if self._run_file(path):
-            self._seen[path] = f"{self.container_root}/batchsite-run-files/{os.path.relpath(os.path.realpath(path), self.run_files)}"
-            return self._seen[path]
         uri = self._uri(path)
         if uri is None:
             raise ValueError(f"{path} is not in S3: a job on AWS Batch can be given only s3:// files")
@@ -74,23 +67,31 @@ class S3Workspace:
         return self._uri(path) or path
 
     def localize(self, uri: str) -> str:
+        if uri in self._stand_ins:
+            return self._download(self._stand_ins.pop(uri), uri)
+        if "://" not in uri:
+            return uri
         if not uri.startswith("s3://"):
             raise OSError(f"cannot read {uri}: the AWS Batch backend reads only s3:// files")
         local = self._local(uri)
         if not os.path.exists(local):
-            bucket, key = split_uri(uri)
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            try:
-                self.s3.download_file(bucket, key, local)
-            except ClientError as exc:  # the engine reports an OSError as the expression's error
-                raise OSError(f"cannot read {uri}: {exc.response.get('Error', {}).get('Message') or exc}") from exc
+            self._download(uri, local)
+        return local
+
+    def _download(self, uri: str, local: str) -> str:
+        bucket, key = split_uri(uri)
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        try:
+            self.s3.download_file(bucket, key, local)
+        except ClientError as exc:  # the engine reports an OSError as the expression's error
+            raise OSError(f"cannot read {uri}: {exc.response.get('Error', {}).get('Message') or exc}") from exc
         return local
 
     def staged(self) -> tuple[StagedFile, ...]:
         files = []
         for path, job_path in self._seen.items():
-            if (path.startswith(self.mirror + "/") and os.path.isfile(path)) or self._run_file(path):
-                with open(path, "rb") as f:  # a write_*() file made just now, here or by the workflow
+            if path.startswith(self.mirror + "/") and os.path.isfile(path):
+                with open(path, "rb") as f:  # a write_*() file the call's own declarations made just now
                     files.append(StagedFile(job_path=job_path, content=f.read()))
             else:
                 files.append(StagedFile(job_path=job_path, uri=self._uri(path)))
@@ -107,8 +108,12 @@ class S3Workspace:
                     continue
                 local = os.path.join(self.work_dir, name)
                 os.makedirs(os.path.dirname(local), exist_ok=True)
-                if item["Size"] <= FETCH_LIMIT:
-                    self.s3.download_file(bucket, item["Key"], local)
-                else:
+                if item["Size"] > FETCH_LIMIT:
                     with open(local, "wb") as f:
                         f.truncate(item["Size"])
+                    self._stand_ins[local] = f"s3://{bucket}/{item['Key']}"
+                elif item["Size"] > GET_LIMIT:
+                    self.s3.download_file(bucket, item["Key"], local)
+                else:  # one GET: download_file would HEAD the object first
+                    with open(local, "wb") as f:
+                        shutil.copyfileobj(self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"], f)
