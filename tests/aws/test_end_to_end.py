@@ -73,18 +73,6 @@ task double {
 }
 """
 
-PAIR = b"""version 1.0
-workflow pair {
-  scatter (i in range(2)) { call echo_i { input: i = i } }
-  output { Array[Int] out = echo_i.out }
-}
-task echo_i {
-  input { Int i }
-  command <<< echo ~{i} >>>
-  output { Int out = read_int(stdout()) }
-}
-"""
-
 SLEEPY = b"""version 1.0
 workflow sleepy {
   scatter (i in range(2)) { call nap }
@@ -232,7 +220,7 @@ def test_the_team_cap_bounds_active_calls_and_the_size_of_array_jobs(aws, eager,
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_sigkilled_between_submit_job_and_recording_it_is_adopted_not_resubmitted(aws, project, alice, tmp_path):
     env, logs = services_env(tmp_path)
-    version = workflow_create(project=project, name="pair", source=PAIR).versions.get()
+    version = workflow_create(project=project, name="wide", source=WIDE).versions.get()
     aws.emulator.hold_reply("submitjob")  # Batch takes the job; its reply waits until the worker is dead
     the_worker = worker(env, logs / "worker.log")
     with running(the_worker, beat(env, logs / "beat.log")):
@@ -241,19 +229,19 @@ def test_a_worker_sigkilled_between_submit_job_and_recording_it_is_adopted_not_r
         the_worker.kill()
         aws.emulator.release()
         calls = Call.objects.filter(run=run)
-        assert [(c.status, c.backend_job_id) for c in calls] == [(Call.Status.SUBMITTING, "")] * 2
+        assert [(c.status, c.backend_job_id) for c in calls] == [(Call.Status.SUBMITTING, "")] * 8
         the_worker.start()
         wait_until(lambda: Run.objects.get(pk=run.pk).status in Run.TERMINAL, timeout=120, interval=0.2,
                    message="the run ending")
 
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED, run.failures
-    assert run.outputs == {"pair.out": [0, 1]}
-    [submitted] = aws.emulator.calls("submitjob")  # one array job for both shards, never submitted again
+    assert run.outputs == {"wide.doubled": [0, 2, 4, 6, 8, 10, 12, 14]}
+    [submitted] = aws.emulator.calls("submitjob")  # one array job for the 8 shards, never submitted again
     listed = aws.batch.list_jobs(jobQueue=aws.queue_arn, filters=[{"name": "JOB_NAME", "values": [submitted["jobName"]]}])
     [job] = [j for j in listed["jobSummaryList"] if ":" not in j["jobId"]]  # its children share the name
     calls = Call.objects.filter(run=run)
-    assert sorted(c.backend_job_id for c in calls) == [f"{job['jobId']}:0", f"{job['jobId']}:1"]
+    assert sorted(c.backend_job_id for c in calls) == [f"{job['jobId']}:{i}" for i in range(8)]
     assert {c.attempt for c in calls} == {1}
 
 
