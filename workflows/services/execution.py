@@ -291,6 +291,8 @@ def _poll_backend(name: str) -> int:
         Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
     done = [(c, states[c.backend_job_id]) for c in calls if states[c.backend_job_id].status == JobState.DONE]
     threads = min(backend.collect_threads, len(done))
+    for version in {call.run.version_id: call.run.version for call, _ in done}.values():
+        document_for(version)  # parsed here, once: the threads below only read it
     with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
         # Where the backend's files are remote, outcomes are worked out concurrently; rows are
         # written here, in this thread, as each outcome arrives.
