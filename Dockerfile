@@ -10,8 +10,8 @@ RUN apt-get update \
  && mkdir -p /var/lib/batchsite && chown batchsite /var/lib/batchsite
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+COPY requirements.txt constraints.txt ./
+RUN pip install --no-cache-dir -r requirements.txt -c constraints.txt
 COPY --chown=batchsite . .
 RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput
 

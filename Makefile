@@ -9,13 +9,13 @@ PYTEST_ARGS ?=
 
 .PHONY: run test venv venv-dev services chromium demo clients
 
-$(VENV)/.requirements: requirements.txt
+$(VENV)/.requirements: requirements.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	@touch $@
 
 $(VENV)/.requirements-dev: $(VENV)/.requirements requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 # cromshell and cromwell-tools each in a virtualenv of their own (their pins conflict), for the API tests.
