@@ -35,6 +35,7 @@ _PLACEHOLDER = re.compile(r"<[A-Za-z][\w .-]*>")
 _BUCKET = re.compile(
     r"(?=^.{3,63}$)(?!^(\d+\.)+\d+$)^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$"
 )
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+){0,2}:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _QUEUE_ARN = re.compile(r"^arn:aws(-[a-z]+){0,2}:batch:[a-z]{2}(-[a-z]+){1,2}-\d:\d{12}:job-queue/[\w-]{1,128}$")
 # An include directive at the start of a line or just after "{". Found by hand because
 # pyhocon's grammar rejects classpath(...), which every real Cromwell config starts with.
@@ -140,6 +141,8 @@ class ProviderConfig:
     script_bucket_name: str | None
     s3_auth: str | None
     duplication_strategy: str | None
+    # Batchsite's own: the ECS execution role a job definition needs to pull with repositoryCredentials.
+    execution_role_arn: str | None
     # The whole `config` block, unknown keys included (Cromwell keeps them too), secrets wrapped.
     raw: Mapping[str, Any] = dataclasses.field(repr=False)
 
@@ -204,6 +207,7 @@ def describe(config: BatchsiteConfig) -> str:
         if p.kind == "aws_batch":
             lines.append(f"  queue: {p.queue_arn or '(none: every task must set queueArn)'}")
             lines.append(f"  script bucket: {p.script_bucket_name}")
+            lines.append(f"  execution role (private registries): {p.execution_role_arn or '(none)'}")
         limit = "no limit" if p.concurrent_job_limit is None else p.concurrent_job_limit
         lines.append(f"  concurrent-job-limit: {limit}")
         if p.auth:
@@ -463,6 +467,7 @@ def _provider(name: str, tree: Any, aws: AwsConfig, notes: list[str],
         script_bucket_name=_str(runtime, "scriptBucketName", rpath) or None,
         s3_auth=_str(conf, "filesystems.s3.auth", cpath),
         duplication_strategy=_str(conf, "filesystems.s3.caching.duplication-strategy", cpath),
+        execution_role_arn=_str(conf, "execution-role-arn", cpath),
         raw=_freeze(conf),
     )
     if kind == "aws_batch":
@@ -497,6 +502,11 @@ def _aws_batch_fields(fields: dict, cpath: str, aws: AwsConfig, notes: list[str]
         raise ConfigError(
             f'{rpath}.queueArn: expected a job queue ARN like '
             f'"arn:aws:batch:us-east-1:123456789012:job-queue/NAME", got "{queue}"'
+        )
+    role = fields["execution_role_arn"]
+    if role is not None and not _placeholder(role) and not _ROLE_ARN.match(role):
+        raise ConfigError(
+            f'{cpath}.execution-role-arn: expected an IAM role ARN like "arn:aws:iam::123456789012:role/NAME", got "{role}"'
         )
     hub = fields["dockerhub"]
     if hub and hub.token and not _placeholder(hub.token.reveal()) and not hub.secret_arn and not hub.login():

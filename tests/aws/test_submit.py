@@ -11,7 +11,7 @@ from tests.aws.conftest import write_config
 from tests.conftest import ALICE_ROLE, CAROL_ROLE
 from workflows.backends import JobState, TransientBackendError, backend_for
 from workflows.models import Call, Script
-from workflows.services import run_advance, run_submit, team_dispatch, workflow_create
+from workflows.services import job_name, run_advance, run_submit, team_dispatch, workflow_create
 
 HELLO = b"""version 1.0
 workflow hello {
@@ -88,7 +88,11 @@ def test_scripts_are_stored_by_a_worker_on_a_host_booted_moments_ago(aws, monkey
     assert aws.keys(aws.script_bucket) == [submitted.script_key]
 
 
+EXECUTION_ROLE = "arn:aws:iam::111111111111:role/ecsTaskExecutionRole"
+
+
 @pytest.mark.django_db
+@pytest.mark.parametrize("aws_config_extra", [f'execution-role-arn = "{EXECUTION_ROLE}"'])
 def test_definitions_carry_each_teams_role_and_only_its_registry_credential(aws, eager, project, alice, carol, other_team):
     aws.emulator.run_jobs = False
     project.team.registry_credential_arn = SECRET
@@ -105,9 +109,25 @@ def test_definitions_carry_each_teams_role_and_only_its_registry_credential(aws,
     genomics, proteomics, again = (definitions[arn]["containerProperties"] for arn in used)
     assert genomics["jobRoleArn"] == ALICE_ROLE and again == genomics
     assert genomics["repositoryCredentials"] == {"credentialsParameter": SECRET}
-    assert proteomics["jobRoleArn"] == CAROL_ROLE and "repositoryCredentials" not in proteomics
+    assert genomics["executionRoleArn"] == EXECUTION_ROLE  # the container agent pulls under it
+    assert proteomics["jobRoleArn"] == CAROL_ROLE
+    assert "repositoryCredentials" not in proteomics and "executionRoleArn" not in proteomics
     assert used[0] == used[2] != used[1]
     assert all(d["jobDefinitionName"].startswith("batchsite-ubuntu_latest-") for d in definitions.values())
+
+
+@pytest.mark.django_db
+def test_a_registry_credential_without_an_execution_role_fails_the_call_saying_so(aws, eager, project, alice):
+    project.team.registry_credential_arn = SECRET
+    project.team.save()
+
+    call = submit_run(project, alice)
+
+    call.refresh_from_db()
+    assert call.status == Call.Status.FAILED
+    assert call.failure.startswith(f"cannot submit to AWSBatch: a private registry credential ({SECRET}) applies")
+    assert "set execution-role-arn in the AWSBatch provider's config" in call.failure
+    assert aws.emulator.calls("submitjob") == []
 
 
 def test_jobs_carry_their_deterministic_names_and_batchsite_tags(aws):
@@ -196,6 +216,27 @@ def test_find_returns_the_jobs_whose_submission_the_core_lost(aws):
 
     assert found == {spec.name: sub.handle for spec, sub in zip(shards + [single], submitted)}
     assert len(aws.emulator.calls("submitjob")) == 2
+
+
+@pytest.mark.django_db
+def test_a_call_batch_cannot_take_fails_saying_why_and_is_not_retried_forever(aws, eager, project, alice, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("BATCHSITE_CONFIG", write_config(tmp_path / "noqueue.conf", queue=None, container_root=tmp_path))
+    get_config.cache_clear()
+    backend_for.cache_clear()
+    version = workflow_create(project=project, name="refused", source=HELLO).versions.get()
+    run = run_submit(version=version, user=alice, inputs={})
+    run_advance(run_id=run.pk)
+
+    team_dispatch(team_id=project.team_id)
+    run_advance(run_id=run.pk)
+
+    run.refresh_from_db()
+    call = Call.objects.get(run=run)
+    assert run.status == "Failed" and call.status == Call.Status.FAILED
+    assert call.failure == ("cannot submit to AWSBatch: "
+                            f"{job_name(call)}: no queueArn in the task's runtime or in the provider's config")
+    assert aws.emulator.calls("submitjob") == []
 
 
 def test_a_task_without_a_queue_anywhere_is_refused(aws, tmp_path, monkeypatch):

@@ -290,6 +290,9 @@ def test_malformed_file_is_a_config_error_naming_file_and_key(name, file, proble
         ('backend.default = null\nbackend.providers.Local.actor-factory = '
          '"cromwell.backend.impl.sfs.config.ConfigBackendLifecycleActorFactory"\n',
          "backend.default: missing; name one of AWSBatch, Local"),
+        ('backend.providers.AWSBatch.config.execution-role-arn = "ecsTaskExecutionRole"\n',
+         'backend.providers.AWSBatch.config.execution-role-arn: expected an IAM role ARN like '
+         '"arn:aws:iam::123456789012:role/NAME", got "ecsTaskExecutionRole"'),
         ('backend.providers.AWSBatch.config.dockerhub.token = "not-a-login"\n',
          "backend.providers.AWSBatch.config.dockerhub.token: expected a Secrets Manager secret ARN, base64 of "
          '"username:password", or a token with dockerhub.account set'),

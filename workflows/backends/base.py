@@ -90,8 +90,11 @@ class Backend(Protocol):
     def workspace(self, call_dir: str, *, finished: bool = False) -> AbstractContextManager[Workspace]:
         """Lend a local directory to evaluate the call in; finished: holding what its job left."""
 
+    def check(self, job: JobSpec) -> None:
+        """Raise ValueError naming what keeps the job from being submitted; return if nothing does."""
+
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
-        """Start the jobs; return one Submitted per job, in order."""
+        """Start the jobs (each one check()ed); return one Submitted per job, in order."""
 
     def find(self, jobs: Sequence[JobSpec]) -> dict[str, str]:
         """Return {job name: handle} for jobs that were started before (a lost reply)."""

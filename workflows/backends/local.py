@@ -67,6 +67,9 @@ class LocalBackend:
     def workspace(self, call_dir: str, *, finished: bool = False):
         return nullcontext(HostWorkspace(call_dir))
 
+    def check(self, job: JobSpec) -> None:
+        pass  # any bash command runs here
+
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         submitted, scripts = [], []
         for job in jobs:

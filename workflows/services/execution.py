@@ -210,10 +210,18 @@ def team_dispatch(*, team_id: int) -> int:
     unevaluable = []
     for call in claimed:
         try:
-            by_backend[call.backend].append((call, job_spec(call)))
+            spec = job_spec(call)
         except ENGINE_ERRORS as exc:
             _finish_failed(call, f"could not evaluate the task: {exc}", rc=None)
             unevaluable.append(call)
+            continue
+        try:
+            backend_for(call.backend).check(spec)
+        except ValueError as exc:  # submitting it again would fail the same way: the call fails
+            _finish_failed(call, f"cannot submit to {call.backend}: {exc}", rc=None)
+            unevaluable.append(call)
+            continue
+        by_backend[call.backend].append((call, spec))
     # Saved before the backend sees the job, so a call adopted after a lost reply can be collected.
     # (Row by row in one transaction: bulk_update's CASE expressions cost more than the round trips.)
     with transaction.atomic():

@@ -159,6 +159,14 @@ class AwsBatchBackend:
                                            script_key=script_key, script_size=size)
         return results
 
+    def check(self, job: JobSpec) -> None:
+        """Raise ValueError naming what keeps the job from being submitted (no queue, bad memory, ...)."""
+        _, (_, _, credential, _), *_ = self._group(job)
+        if credential and not self.provider.execution_role_arn:
+            raise ValueError(f"a private registry credential ({credential}) applies, and AWS Batch pulls with it "
+                             f"only under an execution role: set execution-role-arn in the {self.name} "
+                             "provider's config")
+
     def _script(self, job: JobSpec) -> bytes:
         work_dir = f"{self.container_root}/{job.call_dir.removeprefix('s3://')}/execution"
         return scripts.job_script(call_dir=job.call_dir, work_dir=work_dir, command=job.command,
@@ -225,7 +233,8 @@ class AwsBatchBackend:
 
     def _definition(self, image: str, role: str, credential: str, retries: int) -> str:
         """Return the ARN of the job definition for this signature, registering it the first time."""
-        name, request = batch_jobs.definition_request(image, role, credential, retries)
+        name, request = batch_jobs.definition_request(image, role, credential, retries,
+                                                      self.provider.execution_role_arn or "")
         today = date.today().isoformat()
         arn, tagged = self._definitions.get(name, ("", ""))
         with _aws("finding the job definition"):

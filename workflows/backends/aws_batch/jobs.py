@@ -46,10 +46,12 @@ def group(job: JobSpec, *, defaults: Mapping, queue: str | None, credential: str
     return queue, definition, resources, job.script_prefix, _SHARD.sub("", job.call_dir)
 
 
-def definition_request(image: str, role: str, credential: str, retries: int) -> tuple[str, dict]:
+def definition_request(image: str, role: str, credential: str, retries: int,
+                       execution_role: str = "") -> tuple[str, dict]:
     """Return the name and RegisterJobDefinition request of a definition signature.
 
     The name ends in a hash of the request: the same signature always gets the same definition.
+    A registry credential needs the execution role: the container agent pulls with it.
     """
     properties = {
         "image": image,
@@ -62,6 +64,8 @@ def definition_request(image: str, role: str, credential: str, retries: int) -> 
         properties["jobRoleArn"] = role
     if credential:
         properties["repositoryCredentials"] = {"credentialsParameter": credential}
+    if credential and execution_role:
+        properties["executionRoleArn"] = execution_role
     request = {"type": "container", "containerProperties": properties}
     if retries:
         request["retryStrategy"] = {"attempts": retries}

@@ -8,8 +8,9 @@ What the compute environment must provide (as for Cromwell's AWS backend):
 - a job role (the run's `aws_batch_job_role_arn`) that may read the script bucket and the
   inputs, and read and write the call directories under `root`.
 - the awslogs log driver (Batch's default): the job's output goes to /aws/batch/job.
-- for private images: permission for the ECS agent to read the registry secret named in the
-  job definition's repositoryCredentials (secretsmanager:GetSecretValue). A raw dockerhub token
+- for private images: an execution role (the provider's `execution-role-arn`, set on the job
+  definitions that carry repositoryCredentials) that may read the registry secret
+  (secretsmanager:GetSecretValue): the container agent pulls under it. A raw dockerhub token
   in the config is kept by Batchsite in a secret named batchsite/<provider>/dockerhub-<hash>,
   so Batchsite's own credentials then need secretsmanager:DescribeSecret and CreateSecret there.
 
