@@ -27,7 +27,8 @@ class Team(models.Model):
     )
     registry_credential_arn = models.CharField(
         "registry credential secret ARN", max_length=2048, blank=True,
-        help_text="Secrets Manager secret for this team's private container registry.",
+        help_text="Secrets Manager secret for this team's private container registry (AWS Batch pulls with it "
+                  "under the provider's execution-role-arn).",
     )
     created = models.DateTimeField(auto_now_add=True)
 
