@@ -354,9 +354,9 @@ def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
         return None, f"could not collect outputs: {exc}"
 
 
-def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str] | None = None) -> None:
-    """Record a finished job: its outputs on success, else fail or retry the call."""
-    outputs, failure = outcome or call_outcome(call, state)
+def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
+    """Record a finished job from its call_outcome(): its outputs on success, else fail or retry the call."""
+    outputs, failure = outcome
     if outputs is None:
         _finish_failed(call, failure, rc=state.rc)
         return
