@@ -179,12 +179,9 @@ class AwsBatchBackend:
     def _provider_credential(self) -> str:
         """Return the Secrets Manager ARN of the provider's dockerhub credential, or ""."""
         hub = self.provider.dockerhub
-        if not hub or hub.secret_arn:
+        if hub is None or hub.secret_arn:
             return hub.secret_arn if hub else ""
-        login = hub.login()
-        if login is None:
-            return ""
-        if not self._hub_secret:
+        if not self._hub_secret and (login := hub.login()):
             self._hub_secret = self._registry_secret(*login)
         return self._hub_secret
 
