@@ -10,6 +10,7 @@ from teams.models import AuditEvent
 from teams.services import project_create, team_create
 from tests.conftest import ALICE_ROLE_2, CAROL_ROLE
 from tests.runs import Eager, drive, submit
+from workflows.backends import backend_for
 from workflows.models import Call, Run
 from workflows.services import backends_poll, run_abort, run_advance, run_submit, team_dispatch, workflow_create
 
@@ -201,6 +202,30 @@ def test_abort_kills_every_process_within_10_s_and_nothing_queued_starts(project
     assert not any((Path(c.call_dir) / "execution").exists() for c in Call.objects.filter(run=run, backend_job_id=""))
     assert run_abort(run=run, user=alice) is False
     assert AuditEvent.objects.filter(action="abort").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_the_abort_stopped_is_aborted_not_failed_or_retried_when_a_poll_sees_it_end_first(project, alice):
+    wdl = """version 1.0
+workflow wf { call nap }
+task nap {
+  command <<< sleep 60 >>>
+  runtime { maxRetries: 2 }
+}
+"""
+    with Eager():
+        run = drive(submit(project, alice, wdl),
+                    until=lambda r: Call.objects.filter(run=r, status=Call.Status.RUNNING).exists())
+    call = Call.objects.get(run=run)
+    assert run_abort(run=run, user=alice)  # the run is Aborting; its abort task has not run yet
+    backend_for(call.backend).terminate([call.backend_job_id])  # what that task does first
+
+    deadline = time.monotonic() + 10
+    while Call.objects.get(pk=call.pk).status == Call.Status.RUNNING and time.monotonic() < deadline:
+        backends_poll()  # a poll that sees the job end before the abort task records it
+        time.sleep(0.1)
+
+    assert list(Call.objects.filter(run=run).values_list("attempt", "status")) == [(1, Call.Status.ABORTED)]
 
 
 @pytest.mark.django_db(transaction=True)

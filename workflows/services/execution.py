@@ -357,6 +357,13 @@ def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
 def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
     """Record a finished job from its call_outcome(): its outputs on success, else fail or retry the call."""
     outputs, failure = outcome
+    if outputs is None and Run.objects.filter(pk=call.run_id, status__in=(Run.Status.ABORTING,
+                                                                          Run.Status.ABORTED)).exists():
+        # The abort stopped its job (runs turn ABORTING before their jobs are terminated): the call
+        # is aborted, not failed, and no retry of it is queued.
+        Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(status=Call.Status.ABORTED,
+                                                                        ended=timezone.now())
+        return
     if outputs is None:
         _finish_failed(call, failure, rc=state.rc)
         return
