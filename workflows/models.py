@@ -90,6 +90,10 @@ class Run(models.Model):
     submitted = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     ended = models.DateTimeField(null=True, blank=True)
+    cleaned_up = models.DateTimeField(null=True, blank=True, help_text="When its scripts and call directories "
+                                      "were deleted (by a person or the retention policy).")
+    cleaned_up_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
 
     class Meta:
         ordering = ["-submitted"]

@@ -80,6 +80,8 @@ def test_an_orphan_job_is_terminated_and_reported_and_a_live_runs_job_is_not(aws
     aws.emulator.wait_running(keep)
 
     reports = orphans_reconcile()
+    for job in (orphan, unknown):  # TerminateJob is asynchronous: a job ends a moment later
+        aws.emulator.wait(job, timeout=10)
     orphans_reconcile()  # a repeat finds nothing more to terminate
 
     terminated = {body["jobId"] for body in aws.emulator.calls("terminatejob")}
@@ -89,5 +91,4 @@ def test_an_orphan_job_is_terminated_and_reported_and_a_live_runs_job_is_not(aws
     assert by_team[None].deleted_objects == 1
     assert CleanupReport.objects.filter(kind=CleanupReport.Kind.ORPHANS).count() == 2
     assert project.team.audit_events.filter(action="cleanup", target="orphan Batch jobs").count() == 1
-    aws.emulator.wait(orphan, timeout=10)  # ended: terminated
     assert aws.backend.poll({keep: ""})[keep].status == "running"

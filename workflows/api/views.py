@@ -13,9 +13,9 @@ from workflows.api.describe import workflow_describe
 from workflows.api.forms import request_parts, submission_parse
 from workflows.api.http import ApiError, api_view, failure, reject_nul
 from workflows.api.openapi import openapi_document
-from workflows.backends import backend_for, provider_for
 from workflows.models import Run
-from workflows.selectors import run_timeline
+from workflows.selectors import call_log_read, call_log_streams, run_timeline
+from workflows.selectors import offset_parse as call_log_offset
 from workflows.services import run_abort, run_release_hold
 
 LOG_LIMIT = 5 * 1024 * 1024  # characters of a log returned in one response
@@ -172,45 +172,27 @@ def call_log(request, version, run_id, call_pk):
     run = selectors.run_get_for_api(user=request.user, run_id=run_id)
     call = selectors.call_get_for_api(run=run, pk=call_pk)
     try:
-        kind = provider_for(call.backend).kind
+        streams = call_log_streams(call=call)
     except ConfigError:
-        kind = "local"
-    stream = request.GET.get("stream") or ("log" if kind == "aws_batch" else "stdout")
-    if stream not in ("stdout", "stderr", "log") or (stream == "log" and kind != "aws_batch"):
-        raise ApiError(400, f"stream must be stdout or stderr{' or log' if kind == 'aws_batch' else ''}, not {stream!r}")
-    offset = request.GET.get("offset", "0")
-    if kind == "aws_batch" and stream == "log":
-        # a byte offset into the archived log, or the CloudWatch token a previous answer gave
-        offset = int(offset) if offset.isdigit() else (offset or 0)
-    elif not offset.isdigit():
-        raise ApiError(400, f"offset must be a number of bytes, not {offset!r}")
-    else:
-        offset = int(offset)
-    text, next_offset = _read_log(call, stream, offset)
+        streams = ["stdout", "stderr"]  # its provider left the config: its files may still be read
+    stream = request.GET.get("stream") or streams[0]
+    if stream not in streams:
+        raise ApiError(400, f"stream must be {' or '.join(streams)}, not {stream!r}")
+    try:
+        offset = call_log_offset(request.GET.get("offset"), tokens=stream == "log")
+    except ValueError as exc:
+        raise ApiError(400, f"offset: {exc}") from None
+    try:
+        chunk = call_log_read(call=call, stream=stream, offset=offset, limit=LOG_LIMIT)
+    except Exception as exc:  # each backend's client raises its own errors; the API says what failed
+        raise ApiError(502, f"Could not read the {stream} of call {call.pk}: {exc}", kind="error") from None
+    text, next_offset = chunk.text, chunk.offset
     if request.GET.get("format") == "json":
         return JsonResponse({"id": str(run.pk), "call": call.pk, "stream": stream, "text": text,
                              "nextOffset": next_offset})
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["X-Next-Offset"] = str(next_offset)
     return response
-
-
-def _read_log(call, stream, offset):
-    if not call.call_dir:
-        return "", offset
-    backend = backend_for(call.backend)
-    chunks, size = [], 0
-    while size < LOG_LIMIT:
-        try:
-            text, next_offset = backend.read_log(call.backend_job_id, call.call_dir, stream, offset)
-        except Exception as exc:  # each backend's client raises its own errors; the API says what failed
-            raise ApiError(502, f"Could not read the {stream} of call {call.pk}: {exc}", kind="error") from None
-        if not text or next_offset == offset:
-            break
-        chunks.append(text)
-        size += len(text)
-        offset = next_offset
-    return "".join(chunks), offset
 
 
 @api_view("POST")

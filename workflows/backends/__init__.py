@@ -25,10 +25,11 @@ def local_root(provider: ProviderConfig) -> str:
 def backend_for(name: str | None = None) -> Backend:
     """Return the backend of the named provider, built once per process."""
     provider = provider_for(name)
+    poll_seconds = settings.BATCHSITE_POLL_SECONDS[provider.kind]
     if provider.kind == "local":
         from workflows.backends.local import LocalBackend
 
-        return LocalBackend(provider.name, local_root(provider))
+        return LocalBackend(provider.name, local_root(provider), poll_seconds=poll_seconds)
     from workflows.backends.aws_batch import AwsBatchBackend
 
-    return AwsBatchBackend(provider, get_config().aws)
+    return AwsBatchBackend(provider, get_config().aws, poll_seconds=poll_seconds)

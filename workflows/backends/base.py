@@ -1,4 +1,4 @@
-"""The protocol every backend speaks: submit, find, poll, terminate, read logs."""
+"""The protocol every backend speaks: submit, find, poll, terminate, read logs, clean up."""
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
@@ -84,8 +84,15 @@ class Workspace(Protocol):
 
 
 class Backend(Protocol):
+    """Everything the services ask of a backend; they never look at which kind it is."""
+
     name: str
     collect_threads: int  # finished calls whose outputs are collected at once (1 where files are local)
+    poll_seconds: float  # how long to wait between two polls while it has active jobs
+    log_streams: tuple[str, ...]  # the logs a call keeps, the one to show first first
+
+    def run_root(self, wdl_name: str, run_id) -> str:
+        """Return where a run's call directories go: <provider root>/<workflow name>/<run id>."""
 
     def workspace(self, call_dir: str, *, finished: bool = False) -> AbstractContextManager[Workspace]:
         """Lend a local directory to evaluate the call in; finished: holding what its job left."""
@@ -121,6 +128,26 @@ class Backend(Protocol):
 
     def read_text(self, path: str) -> str:
         """Return a file the job wrote (rc, stdout, an output) as text."""
+
+    # ---- housekeeping: cleanup, retention and orphans ---------------------------------------
+
+    def script_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
+        """Return {key: size} of every stored script under the prefix (bucket "" for Batchsite's storage)."""
+
+    def delete_scripts(self, bucket: str, sizes: Mapping[str, int]) -> tuple[list[str], int, list[str]]:
+        """Delete the scripts ({key: size}); return (deleted keys, their bytes, errors)."""
+
+    def tree_usage(self, root: str) -> tuple[int, int]:
+        """Return how many files a run's directory holds and their bytes (links are not followed)."""
+
+    def tree_delete(self, root: str) -> None:
+        """Delete a run's directory; leave alone anything not under the provider's root, and links."""
+
+    def active_jobs(self) -> dict[str, dict]:
+        """Return {handle: tags} of Batchsite's jobs that have not ended, for the orphan reconciler."""
+
+    def deregister_unused(self, older_than_days: int) -> list[str]:
+        """Retire what the backend registered for jobs (job definitions) unused that long; return them."""
 
 
 class HostWorkspace:

@@ -7,11 +7,12 @@ A job's handle is its execution directory. No container engine: `docker` is igno
 import hashlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
 from contextlib import nullcontext
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from django.core.files.base import ContentFile
@@ -59,10 +60,15 @@ class LocalBackend:
     """Run call commands as detached local processes under the provider's root."""
 
     collect_threads = 1
+    log_streams = ("stdout", "stderr")
 
-    def __init__(self, name: str, root: str):
+    def __init__(self, name: str, root: str, *, poll_seconds: float = 0.1):
         self.name = name
         self.root = root
+        self.poll_seconds = poll_seconds
+
+    def run_root(self, wdl_name: str, run_id) -> str:
+        return str(PurePosixPath(self.root) / wdl_name / str(run_id))
 
     def workspace(self, call_dir: str, *, finished: bool = False):
         return nullcontext(HostWorkspace(call_dir))
@@ -133,8 +139,33 @@ class LocalBackend:
         return deleted, sum(sizes[k] for k in deleted), errors
 
     def active_jobs(self) -> dict[str, dict]:
-        """Return {handle: tags} of jobs not yet ended that Batchsite does not track (none: local jobs carry no tags)."""
-        return {}
+        return {}  # local jobs carry no tags, and die with nothing to reconcile
+
+    def deregister_unused(self, older_than_days: int) -> list[str]:
+        return []  # nothing is registered for local jobs
+
+    def tree_usage(self, root: str) -> tuple[int, int]:
+        files = size = 0
+        run_dir = self._own_dir(root)
+        for folder, dirs, names in os.walk(run_dir) if run_dir else ():  # links are files here, never followed
+            for name in names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+                try:
+                    size += os.lstat(os.path.join(folder, name)).st_size
+                except FileNotFoundError:
+                    continue
+                files += 1
+        return files, size
+
+    def tree_delete(self, root: str) -> None:
+        run_dir = self._own_dir(root)
+        if run_dir is not None and run_dir.is_dir():
+            shutil.rmtree(run_dir)
+
+    def _own_dir(self, root: str) -> Path | None:
+        """Return root if it lies under this backend's root and is no link: nothing else is ever touched."""
+        run_dir = Path(root)
+        own = not run_dir.is_symlink() and run_dir.resolve().is_relative_to(Path(self.root).resolve())
+        return run_dir if own else None
 
     def find(self, jobs: Sequence[JobSpec]) -> dict[str, str]:
         found = {}

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from django.http import Http404
 
 from teams.selectors import access_check
-from workflows.backends import backend_for, provider_for
+from workflows.backends import backend_for
 from workflows.models import Call
 
 LOG_PAGE_BYTES = 1024 * 1024  # what a log page shows at most; the download has the rest
@@ -21,7 +21,7 @@ def call_get_for_user(*, user, pk: int) -> Call:
 
 def call_log_streams(*, call: Call) -> list[str]:
     """Return the log streams a call's backend keeps: stdout and stderr, and AWS Batch's job log."""
-    return ["log", "stdout", "stderr"] if provider_for(call.backend).kind == "aws_batch" else ["stdout", "stderr"]
+    return list(backend_for(call.backend).log_streams)
 
 
 @dataclass

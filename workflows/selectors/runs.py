@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Replace
 from django.http import Http404
 from django.utils import timezone
 
-from teams.models import AuditEvent, Team
+from teams.models import Team
 from teams.selectors import access_check
 from workflows.models import Call, Run
 
@@ -82,7 +82,7 @@ def run_submitters(*, user, team: Team):
 def run_get_for_user(*, user, pk: uuid.UUID, write: bool = False) -> Run:
     """Return a run of one of the user's teams; 404 for outsiders, 403 when the action is not theirs."""
     run = Run.objects.filter(pk=pk).select_related(
-        "team", "project", "version__workflow", "submitted_by", "relaunch_of").first()
+        "team", "project", "version__workflow", "submitted_by", "relaunch_of", "cleaned_up_by").first()
     if run is None:
         raise Http404("No such run.")
     access_check(user=user, team=run.team, write=write, owner=run.submitted_by or _NOBODY)
@@ -101,12 +101,6 @@ def run_can_act(*, user, run: Run) -> bool:
 def run_relaunches(*, run: Run) -> list[Run]:
     """Return the runs that relaunched this one (the caller has checked access to it)."""
     return list(run.relaunches.order_by("-submitted").only("id", "status", "submitted")[:10])
-
-
-def run_cleaned_up(*, run: Run) -> AuditEvent | None:
-    """Return the audit event of the run's cleanup, if it was cleaned up."""
-    return (AuditEvent.objects.filter(team_id=run.team_id, action=AuditEvent.Action.CLEANUP, target=f"run {run.pk}")
-            .select_related("user").first())
 
 
 # The order a call's statuses are shown in: what is moving first, then how it ended.

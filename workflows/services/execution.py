@@ -263,7 +263,7 @@ def poll_soon(name: str) -> None:
 
     if current_app.conf.task_always_eager:
         return  # run_wdl's loop polls by itself
-    interval = settings.BATCHSITE_POLL_SECONDS.get(provider_for(name).kind, 5.0)
+    interval = backend_for(name).poll_seconds
     # The marker outlives a lost poll task only briefly: then the beat's tick schedules another.
     if cache.add(f"poll-pending:{name}", 1, timeout=max(10, 4 * interval)):
         poll_backend.apply_async((name,), countdown=interval)

@@ -12,8 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import CharField, Exists, OuterRef, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from batchsite.config import ConfigError, get_config
@@ -121,12 +120,10 @@ def team_call_dirs_expire(*, team: Team, now=None) -> list[Run]:
     if policy.call_dir_days is None:
         return []
     cutoff = (now or timezone.now()) - timedelta(days=policy.call_dir_days)
-    cleaned = AuditEvent.objects.filter(team=team, action=AuditEvent.Action.CLEANUP, target=OuterRef("target"))
-    runs = list(Run.objects.filter(team=team, status__in=Run.TERMINAL, ended__lt=cutoff)
-                .annotate(target=Concat(Value("run "), Cast("pk", CharField())))
-                .filter(~Exists(cleaned)).order_by("ended"))
+    runs = list(Run.objects.filter(team=team, status__in=Run.TERMINAL, ended__lt=cutoff, cleaned_up__isnull=True)
+                .order_by("ended"))
     for run in runs:
-        run_cleanup(run=run, user=None)  # audited per run, so it is never listed again
+        run_cleanup(run=run, user=None)  # marks the run cleaned up, so it is never listed again
     return runs
 
 
@@ -141,8 +138,7 @@ def cleanup_old_scripts() -> list[CleanupReport]:
             log.exception("retention cleanup of team %s failed", team.slug)
             reports.append(CleanupReport.objects.create(team=team, errors=[f"cleanup failed: {exc}"]))
     for _, backend in _backends():
-        if hasattr(backend, "deregister_unused"):
-            backend.deregister_unused(DEFINITION_DAYS)
+        backend.deregister_unused(DEFINITION_DAYS)
     return reports
 
 
@@ -150,8 +146,6 @@ def orphans_reconcile() -> list[CleanupReport]:
     """Terminate Batchsite-tagged jobs whose run is finished, aborted or unknown; report them per team."""
     reports = []
     for name, backend in _backends():
-        if not hasattr(backend, "active_jobs"):
-            continue
         started = time.monotonic()
         jobs = backend.active_jobs()
         run_ids = {tags["batchsite:run"] for tags in jobs.values()}

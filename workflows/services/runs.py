@@ -1,6 +1,5 @@
 """Submitting, holding and aborting runs."""
 import json
-from pathlib import PurePosixPath
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -10,7 +9,7 @@ from batchsite.config import ConfigError
 from teams.models import AuditEvent
 from teams.services import audit_record, target_resolve
 from workflows import engine
-from workflows.backends import local_root, provider_for
+from workflows.backends import backend_for, provider_for
 from workflows.models import Call, Run, WorkflowVersion
 from workflows.services.execution import next_attempt
 from workflows.services.versions import document_for
@@ -47,13 +46,6 @@ def labels_check(labels: dict) -> dict:
     return labels
 
 
-def run_root(*, provider, wdl_name: str, run_id) -> str:
-    """Return where a run's call directories go: <root>/<workflow name>/<run id>."""
-    if provider.kind == "local":
-        return str(PurePosixPath(local_root(provider)) / wdl_name / str(run_id))
-    return f"{provider.root.rstrip('/')}/{wdl_name}/{run_id}"
-
-
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
                on_hold: bool = False, relaunch_of: Run | None = None, run_id=None) -> Run:
     """Validate inputs and options, resolve prefix, role and backend, and start a run.
@@ -77,6 +69,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         raise ValidationError({"backend": "the backend option must be a provider name"})
     try:
         provider = provider_for(backend_name)
+        backend = backend_for(provider.name)
     except ConfigError as exc:
         raise ValidationError({"backend": str(exc)}) from None
     if team.max_queued_jobs is not None:
@@ -91,7 +84,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         status=Run.Status.ON_HOLD if on_hold else Run.Status.SUBMITTED,
         **({"id": run_id} if run_id is not None else {}),
     )
-    run.root = run_root(provider=provider, wdl_name=doc.name, run_id=run.id)
+    run.root = backend.run_root(doc.name, run.id)
     with transaction.atomic():
         run.save()
         audit_record(team=team, user=user, action=AuditEvent.Action.RELAUNCH if relaunch_of else AuditEvent.Action.SUBMIT,
@@ -153,8 +146,7 @@ def run_retry_failed(*, run: Run, user) -> int:
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status != Run.Status.FAILED:
             raise ValidationError({"__all__": f"only a failed run's calls can be retried; run {run.pk} is {run.status}"})
-        if AuditEvent.objects.filter(team_id=run.team_id, action=AuditEvent.Action.CLEANUP,
-                                     target=f"run {run.pk}").exists():
+        if run.cleaned_up:
             raise ValidationError({"__all__": "this run's files were cleaned up, so its failed calls cannot be "
                                               "retried; relaunch it instead"})
         failed = list(Call.objects.filter(run=run, status=Call.Status.FAILED))

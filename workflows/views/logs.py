@@ -31,7 +31,7 @@ def call_log(request, pk: int, stream: str):
         chunk, error = selectors.LogChunk("", 0, False), str(exc)
     return render(request, "workflows/call_log.html", {
         "call": call, "run": call.run, "stream": stream, "streams": streams, "live": live, "chunk": chunk,
-        "error": error, "cleaned_up": selectors.run_cleaned_up(run=call.run),
+        "error": error,
     })
 
 

@@ -57,7 +57,6 @@ def run_detail(request, pk):
         **_live_context(request, run),
         "can_act": selectors.run_can_act(user=request.user, run=run),
         "relaunches": selectors.run_relaunches(run=run),
-        "cleaned_up": selectors.run_cleaned_up(run=run),
     })
 
 
@@ -135,5 +134,5 @@ def run_cleanup(request, pk):
     except ValidationError as exc:
         error = "; ".join(exc.messages)
     return render(request, "workflows/run_cleanup.html", {
-        "run": run, "plan": plan, "error": error, "cleaned_up": selectors.run_cleaned_up(run=run),
+        "run": run, "plan": plan, "error": error,
     }, status=400 if error and request.method == "POST" else 200)
