@@ -81,7 +81,7 @@ def test_an_identical_script_is_stored_once(aws):
 
 def test_scripts_are_stored_by_a_worker_on_a_host_booted_moments_ago(aws, monkeypatch):
     aws.emulator.run_jobs = False
-    monkeypatch.setattr("workflows.backends.aws_batch.time.monotonic", lambda: 42.0)  # seconds since boot
+    monkeypatch.setattr(aws.backend, "clock", lambda: 42.0)  # seconds since boot, for this backend only
 
     [submitted] = aws.backend.submit([aws.spec("bs-abc-1-a1", "echo fresh", script_prefix="scripts/")])
 

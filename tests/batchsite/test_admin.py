@@ -18,8 +18,15 @@ def test_every_model_is_registered_in_the_admin():
 def test_the_operator_can_list_and_search_every_model(client, operator, team, project, model):
     client.force_login(operator)
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-    assert client.get(url).status_code == 200
-    assert client.get(url, {"q": "genomics"}).status_code == 200
+    listed = client.get(url)
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == model._default_manager.count()
+    if admin.site._registry[model].search_fields:
+        assert client.get(url, {"q": "no-such-thing-at-all"}).context["cl"].result_count == 0
+    found = client.get(url, {"q": "genomics"})
+    assert found.status_code == 200
+    if model._meta.model_name == "team":
+        assert found.context["cl"].result_count == 1 and "Genomics" in found.content.decode()
 
 
 def test_a_team_admin_who_is_not_staff_cannot_reach_the_admin(client, alice, team):

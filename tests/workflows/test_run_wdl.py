@@ -1,6 +1,7 @@
 """The WDL corpus through `manage.py run_wdl`: the real engine, database and local backend."""
 import io
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,18 @@ def test_corpus_case_through_run_wdl(case, tmp_path):
         assert f"Failed call: {expected['failed_call']}" in err
         if expected.get("rc") is not None:
             assert f"return code {expected['rc']}" in err
-    # Every call attempt ran in Cromwell's layout under the run's root, once.
+    # Every call attempt ran in Cromwell's layout under the run's root, once: one row and one
+    # directory per attempt, and a new attempt only after a failed one (the retry cases).
     for call in Call.objects.filter(run=run, status=Call.Status.SUCCEEDED):
         assert (Path(call.call_dir) / "execution" / "rc").read_text().strip().isdigit()
+    attempts = defaultdict(list)
+    for call in Call.objects.filter(run=run).order_by("attempt"):
+        attempts[call.call_id].append(call)
+    for call_id, rows in attempts.items():
+        assert [c.attempt for c in rows] == list(range(1, len(rows) + 1)), call_id
+        assert all(c.status == Call.Status.RETRIED for c in rows[:-1]), call_id
+        assert len({c.call_dir for c in rows}) == len(rows), call_id
+        assert len(rows) == 1 or case.startswith("retry"), call_id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -128,15 +128,18 @@ def test_bob_the_viewer_sees_the_workflow_but_no_upload_form(client, bob, workfl
 
 def test_bob_gets_403_on_a_forged_upload(client, bob, workflow):
     client.force_login(bob)
-    response = client.post(reverse("workflows:version_upload", args=[workflow.pk]), {"source": upload("h.wdl", HELLO)})
+    response = client.post(reverse("workflows:version_upload", args=[workflow.pk]),
+                           {"source": upload("h.wdl", HELLO + b"# bob's")})
     assert response.status_code == 403
+    assert workflow.versions.count() == 1
 
 
 def test_carol_gets_404_on_every_page_of_alices_team(client, carol, other_team, workflow, project):
     client.force_login(carol)
     assert client.get(reverse("workflows:detail", args=[workflow.pk])).status_code == 404
     assert client.post(reverse("workflows:version_upload", args=[workflow.pk]),
-                       {"source": upload("h.wdl", HELLO)}).status_code == 404
+                       {"source": upload("h.wdl", HELLO + b"# carol's")}).status_code == 404
+    assert workflow.versions.count() == 1
     assert client.get(create_url(project)).status_code == 404
     assert client.post(create_url(project), {"name": "x", "source": upload("h.wdl", HELLO)}).status_code == 404
     assert not Workflow.objects.filter(name="x").exists()

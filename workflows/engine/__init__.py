@@ -6,7 +6,7 @@ run; prepare() and collect() evaluate one task call around its command.
 from .documents import Document, InputSpec, OutputSpec, load
 from .errors import EvalError, InputError, OutputError, WdlError
 from .machine import EngineState, TaskCall
-from .tasks import PreparedTask, collect, prepare, return_code_ok
+from .calls import PreparedTask, collect, prepare, return_code_ok
 
 __all__ = [
     "Document", "EngineState", "EvalError", "InputError", "InputSpec", "OutputError", "OutputSpec",
