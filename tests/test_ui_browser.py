@@ -222,10 +222,13 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
 @pytest.mark.browser
 def test_the_main_pages_keep_the_content_security_policy_and_still_draw_their_bars(
         django_db_setup, live_server, alice, operator, team, project, monkeypatch):
+    from django_celery_beat.models import CrontabSchedule
+
     from tests.workflows.ui_factories import hello_workflow, make_calls, make_run
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     base = live_server.url
+    crontab = CrontabSchedule.objects.create(minute="30", hour="3")
     workflow = hello_workflow(project, alice)
     done = make_run(workflow, alice)
     make_calls(done, 3)
@@ -268,5 +271,9 @@ def test_the_main_pages_keep_the_content_security_policy_and_still_draw_their_ba
         for url in log_in_admin:
             assert page.goto(f"{base}{url}").status == 200, url
             page.wait_for_load_state("networkidle")
+        assert page.locator(".field-crontab_translation").count() == 1
         assert page.locator(".field-crontab_translation").is_hidden()
+        page.select_option("#id_crontab", str(crontab.pk))
+        page.wait_for_selector(".field-crontab .help:has-text('Translation: ')")
+        assert crontab.human_readable in page.inner_text(".field-crontab .help")
     assert refused == []
