@@ -1,12 +1,14 @@
 """Batchsite settings: embedded defaults (SQLite, local files, local backend) unless the
 environment names real services (DATABASE_URL, REDIS_URL, storage, BATCHSITE_CONFIG)."""
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BATCHSITE_VAR_DIR", BASE_DIR / "var"))
@@ -23,7 +25,22 @@ CSRF_TRUSTED_ORIGINS = [
 
 def _flag(name: str, default: bool = False) -> bool:
     value = os.environ.get(name, "").strip().lower()
-    return default if not value else value in ("1", "true", "yes", "on")
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ImproperlyConfigured(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
+    return default
+
+
+def _number(name: str, default: int, minimum: int = 0) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return int(value)
 
 
 # HTTPS (README, "Production settings"): all off by default, so `make run` serves plain HTTP on
@@ -32,16 +49,19 @@ _SECURE = _flag("BATCHSITE_SECURE")
 SECURE_SSL_REDIRECT = _flag("SECURE_SSL_REDIRECT", _SECURE)
 SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", _SECURE)
 CSRF_COOKIE_SECURE = _flag("CSRF_COOKIE_SECURE", _SECURE)
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS") or (365 * 24 * 3600 if _SECURE else 0))
+SECURE_HSTS_SECONDS = _number("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _SECURE else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", _SECURE)
 SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", _SECURE)
 # The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Name it only when
 # that proxy always sets or strips it: a client could otherwise claim HTTPS.
 _proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header and not re.fullmatch(r"[A-Za-z0-9-]{1,100}", _proxy_header):
+    raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+                               f"not {_proxy_header!r}")
 SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
 # Reverse proxies in front that append the client's address to X-Forwarded-For (login throttling
 # counts per address: batchsite.security.client_ip).
-BATCHSITE_PROXY_COUNT = int(os.environ.get("BATCHSITE_PROXY_COUNT", "0"))
+BATCHSITE_PROXY_COUNT = _number("BATCHSITE_PROXY_COUNT", 0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -131,8 +151,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_ENABLED = _flag("BATCHSITE_LOGIN_THROTTLE", True)
-AXES_FAILURE_LIMIT = int(os.environ.get("BATCHSITE_LOGIN_FAILURES", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("BATCHSITE_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_FAILURE_LIMIT = _number("BATCHSITE_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_number("BATCHSITE_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 # Per user name and address: an attacker elsewhere cannot lock a user out of their own machine.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "batchsite.security.client_ip"

@@ -91,6 +91,17 @@ def test_the_variables_set_the_settings_and_make_run_gets_plain_http(tmp_path):
         "SECURE_PROXY_SSL_HEADER", "BATCHSITE_PROXY_COUNT"))
 
 
+@pytest.mark.parametrize("name, value, problem", [
+    ("BATCHSITE_SECURE", "maybe", "BATCHSITE_SECURE must be 1 or 0"),
+    ("SECURE_HSTS_SECONDS", "1y", "SECURE_HSTS_SECONDS must be a whole number of at least 0, not '1y'"),
+    ("BATCHSITE_LOGIN_FAILURES", "0", "BATCHSITE_LOGIN_FAILURES must be a whole number of at least 1, not '0'"),
+    ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https", "SECURE_PROXY_SSL_HEADER must be a header name"),
+])
+def test_a_bad_value_stops_the_start_naming_the_variable(tmp_path, name, value, problem):
+    result = manage(tmp_path, "check", **{name: value})
+    assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr and problem in result.stderr
+
+
 @override_settings(SECURE_SSL_REDIRECT=True, SECURE_HSTS_SECONDS=31_536_000, SESSION_COOKIE_SECURE=True,
                    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
 def test_behind_the_proxy_http_is_redirected_and_https_gets_hsts(client, db):
