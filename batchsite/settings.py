@@ -1,10 +1,14 @@
 """Batchsite settings: embedded defaults (SQLite, local files, local backend) unless the
 environment names real services (DATABASE_URL, REDIS_URL, storage, BATCHSITE_CONFIG)."""
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BATCHSITE_VAR_DIR", BASE_DIR / "var"))
@@ -18,6 +22,47 @@ CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
 
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ImproperlyConfigured(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {value!r}")
+    return default
+
+
+def _number(name: str, default: int, minimum: int = 0) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return int(value)
+
+
+# HTTPS (README, "Production settings"): all off by default, so `make run` serves plain HTTP on
+# 127.0.0.1; BATCHSITE_SECURE=1 turns every one on, and each Django name below overrides it alone.
+_SECURE = _flag("BATCHSITE_SECURE")
+SECURE_SSL_REDIRECT = _flag("SECURE_SSL_REDIRECT", _SECURE)
+SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", _SECURE)
+CSRF_COOKIE_SECURE = _flag("CSRF_COOKIE_SECURE", _SECURE)
+SECURE_HSTS_SECONDS = _number("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", _SECURE)
+SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD", _SECURE)
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto). Name it only when
+# that proxy always sets or strips it: a client could otherwise claim HTTPS.
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header and not re.fullmatch(r"[A-Za-z0-9-]{1,100}", _proxy_header):
+    raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+                               f"not {_proxy_header!r}")
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+# Reverse proxies in front that append the client's address to X-Forwarded-For (login throttling
+# counts per address: batchsite.security.client_ip).
+BATCHSITE_PROXY_COUNT = _number("BATCHSITE_PROXY_COUNT", 0)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -25,6 +70,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "django_htmx",
     "django_celery_beat",
     "batchsite",
@@ -42,7 +89,26 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content Security Policy (django-csp): scripts and styles only from our static files, so
+# templates carry no inline <script>, <style> or style="" (bars are sized by static/batchsite/bars.js).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 ROOT_URLCONF = "batchsite.urls"
 WSGI_APPLICATION = "batchsite.wsgi.application"
@@ -78,6 +144,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a login for a user name and address with too many recent failures.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = _flag("BATCHSITE_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = _number("BATCHSITE_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_number("BATCHSITE_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Per user name and address: an attacker elsewhere cannot lock a user out of their own machine.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "batchsite.security.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what throttling needs; successful logins are not kept
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -182,5 +264,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"WDL": {"level": "WARNING"}, "miniwdl": {"level": "WARNING"}},
+    # axes logs every login at INFO; its failures and lockouts are WARNING.
+    "loggers": {"WDL": {"level": "WARNING"}, "miniwdl": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -28,3 +28,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def watch_csp(page) -> list[str]:
+    """Return a list that fills with what Chromium reports as refused by the Content Security Policy
+    (or as a script error) on any page the tab opens from now on."""
+    refused = []
+    page.on("console", lambda message: refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: refused.append(f"{page.url}: script error {error}"))
+    return refused

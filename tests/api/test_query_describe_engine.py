@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from batchsite.celery import app as celery_app
 from tests.api.conftest import HELLO, submit, upload
 from workflows.models import Run
 
@@ -120,7 +121,23 @@ def test_engine_version_needs_no_token_and_status_checks_each_subsystem(client, 
 
 def test_engine_status_is_500_when_no_worker_answers(client, alice_auth):
     response = client.get("/engine/v1/status", **alice_auth)
-    assert response.status_code == 500 and response.json()["Workers"]["ok"] is False
+    assert response.status_code == 500
+    assert response.json()["Workers"] == {"ok": False, "messages": ["no Celery worker answered within 1 s"]}
+
+
+def test_engine_status_asks_a_real_worker_and_is_500_once_it_has_stopped(client, alice_auth, tmp_path):
+    from tests.workers import running, services_env, wait_until, worker
+
+    assert not celery_app.conf.task_always_eager  # the worker check is asked, not answered "eager"
+    env, logs = services_env(tmp_path)
+    with running(worker(env, logs / "worker.log", concurrency=1)):
+        body = wait_until(lambda: (r := client.get("/engine/v1/status", **alice_auth)).status_code == 200 and r.json(),
+                          timeout=60, interval=0.2, message="the worker answering the engine status")
+        assert body == {"Database": {"ok": True}, "Redis": {"ok": True},
+                        "Workers": {"ok": True, "messages": ["1 worker(s) answered"]}}
+    response = client.get("/engine/v1/status", **alice_auth)
+    assert response.status_code == 500
+    assert response.json()["Workers"] == {"ok": False, "messages": ["no Celery worker answered within 1 s"]}
 
 
 def test_the_openapi_document_describes_every_route(client):

@@ -1,9 +1,12 @@
 """Every route with a workflow id: outsiders get 404, malformed ids 400, unknown ids 404."""
 import uuid
+from pathlib import Path
 
 import pytest
 
+from teams.services import project_create
 from tests.api.conftest import HELLO, submit
+from tests.workflows.ui_factories import make_calls
 from workflows.models import Run
 
 ROUTES = [
@@ -75,3 +78,20 @@ def test_an_unknown_api_path_gets_404_json(client, alice_auth):
     response = client.get("/api/workflows/v1/x/y/z", **alice_auth)
     assert response.status_code == 404
     assert response.json()["status"] == "fail"
+
+
+def test_a_call_of_another_teams_run_is_404_through_ones_own_run_id(client, alices_run, alice_auth, carol_auth,
+                                                                     other_team):
+    make_calls(alices_run, 1)
+    call = alices_run.calls.get()
+    stdout = Path(call.call_dir) / "execution" / "stdout"
+    stdout.parent.mkdir(parents=True)
+    stdout.write_text("alice's results\n")
+    project_create(team=other_team, name="Carol's", slug="carols")
+    carols_run = submit(client, carol_auth, HELLO, workflowOnHold="true").json()["id"]
+
+    response = client.get(f"/api/workflows/v1/{carols_run}/calls/{call.pk}/log", **carol_auth)
+    assert response.status_code == 404
+    assert response.json() == {"status": "fail", "message": f"Unrecognized call {call.pk} of workflow {carols_run}"}
+    mine = client.get(f"/api/workflows/v1/{alices_run.pk}/calls/{call.pk}/log", **alice_auth)
+    assert mine.status_code == 200 and mine.content.decode() == "alice's results\n"

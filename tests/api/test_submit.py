@@ -175,6 +175,18 @@ def test_a_batch_with_one_bad_inputs_object_starts_nothing(client, alice_auth):
     assert not Run.objects.exists()
 
 
+@pytest.mark.parametrize("named", ["proteomics/secret", "genomics/secret"])
+def test_a_batch_naming_another_teams_project_is_refused_and_writes_nothing(client, alice_auth, other_team, named):
+    secret = project_create(team=other_team, name="Secret", slug="secret")
+    response = submit(client, alice_auth, HELLO, [{"hello.who": "a"}, {"hello.who": "b"}],
+                      url="/api/workflows/v1/batch", labels=upload({"batchsite-project": named}, "l.json"))
+    assert response.status_code == 400
+    assert response.json()["message"] == (f"Label batchsite-project='{named}' names no project of your teams "
+                                          "(the form is team-slug/project-slug)")
+    assert not Run.objects.exists() and not Workflow.objects.exists() and not WorkflowVersion.objects.exists()
+    assert not secret.workflows.exists()
+
+
 def test_the_single_endpoint_refuses_several_inputs(client, alice_auth):
     response = submit(client, alice_auth, HELLO, [{}, {}])
     assert response.status_code == 400

@@ -88,3 +88,21 @@ def test_a_bearer_token_works_too(client, alice, team):
     _, secret = api_token_create(user=alice, name="script")
     response = client.get("/api/workflows/v1/backends", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert response.status_code == 200
+
+
+def test_the_tokens_page_shows_only_ones_own_tokens(client, alice, carol):
+    token, secret = api_token_create(user=alice, name="alice's laptop")
+    client.force_login(carol)
+    page = client.get(reverse("tokens")).content.decode()
+    assert "alice&#x27;s laptop" not in page and token.prefix not in page and "No tokens yet." in page
+    assert f'action="{reverse("token_revoke", args=[token.pk])}"' not in page
+
+
+def test_an_outsider_can_neither_revoke_nor_see_a_token_by_its_number(client, alice, carol):
+    token, secret = api_token_create(user=alice, name="mine")
+    client.force_login(carol)
+    response = client.post(reverse("token_revoke", args=[token.pk]), follow=True)
+    assert response.status_code == 404 and "mine" not in response.content.decode()
+    assert client.get(reverse("token_revoke", args=[token.pk])).status_code == 405  # revoking is a POST only
+    token.refresh_from_db()
+    assert token.revoked is None and api_token_authenticate(username="alice", secret=secret) == alice
