@@ -37,14 +37,13 @@ class Housekeeping:
         return deleted, sum(sizes[k] for k in deleted if k in sizes), errors
 
     def tree_usage(self, root: str) -> tuple[int, int]:
-        """Return how many objects lie under an s3:// prefix and their bytes."""
-        bucket, prefix = split_uri(root)
-        sizes = self.script_sizes(bucket, prefix)
+        """Return how many objects lie in an s3:// directory and their bytes."""
+        sizes = self.script_sizes(*_directory(root))
         return len(sizes), sum(sizes.values())
 
     def tree_delete(self, root: str) -> None:
-        """Delete every object under an s3:// prefix (a run's own directory)."""
-        bucket, prefix = split_uri(root)
+        """Delete every object in an s3:// directory (a run's own), and nothing beside it."""
+        bucket, prefix = _directory(root)
         _, _, errors = self.delete_scripts(bucket, self.script_sizes(bucket, prefix))
         if errors:
             raise RuntimeError(f"could not delete {len(errors)} objects under {root}: {errors[0]}")
@@ -76,3 +75,8 @@ class Housekeeping:
         self._definitions.clear()
         return gone
 
+
+def _directory(root: str) -> tuple[str, str]:
+    """Return (bucket, prefix) of a directory: with its trailing slash, so that run-1 never lists run-10."""
+    bucket, prefix = split_uri(root.rstrip("/") + "/")
+    return bucket, prefix
