@@ -76,7 +76,7 @@ class RunAdmin(admin.ModelAdmin):
 class CallAdmin(admin.ModelAdmin):
     list_display = ["fqn", "shard_index", "attempt", "status", "team", "backend", "backend_job_id", "return_code", "started", "ended"]
     list_filter = ["status", "backend", "team"]
-    search_fields = ["fqn", "backend_job_id", "run__id"]
+    search_fields = ["fqn", "backend_job_id", "run__id", "claimed_by"]
     readonly_fields = [f.name for f in Call._meta.fields]
     list_select_related = ["team"]
 

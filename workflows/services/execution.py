@@ -1,4 +1,4 @@
-"""Stepping runs, dispatching calls under the caps, and taking in what the backends report.
+"""Stepping runs and dispatching calls under the caps (what the backends report: polling.py).
 
 Every function here is safe to run twice and in several workers at once: rows are claimed
 with conditional updates or under row locks, and nothing is sent to a backend inside a
