@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Call, CleanupReport, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
+from workflows.models import Call, CleanupReport, Lease, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -81,6 +81,22 @@ class CallAdmin(admin.ModelAdmin):
     list_select_related = ["team"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    """Workers holding claims. Deleting a hung worker's lease hands its calls to the next tick (adopted
+    where their jobs started, else queued again); the worker, should it wake, submits none of the rest."""
+
+    list_display = ["owner", "expires"]
+    search_fields = ["owner"]
+    readonly_fields = ["owner", "expires"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
