@@ -243,7 +243,10 @@ CELERY_BEAT_SCHEDULE = {
 BATCHSITE_POLL_SECONDS = {"local": float(os.environ.get("BATCHSITE_LOCAL_POLL_SECONDS", "0.1")), "aws_batch": 5.0}
 # Files workflow expressions write for runs whose root is an object store (S3) stay here.
 BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
-# A call claimed for submission longer than this is looked up on its backend by name.
+# A call claimed for submission is taken over (looked up on its backend by name, adopted or queued
+# again) once its worker has not renewed its lease for this long: the worker died.
+BATCHSITE_CLAIM_LEASE_SECONDS = float(os.environ.get("BATCHSITE_CLAIM_LEASE_SECONDS", "8"))
+# The same for a claim without a lease (made by a version before leases), after this long.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
 
 # Shared by web and workers through Redis; each process on its own without it.

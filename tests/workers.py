@@ -27,7 +27,8 @@ def service_env(*, database_name: str, redis_url: str, var_dir: str, **extra: st
 
 def services_env(tmp_path: Path, **extra: str) -> tuple[dict, Path]:
     """Return (environment, log directory) for worker and beat processes sharing this test's database,
-    Redis database (emptied first) and files; claims go stale after 3 s and the beat ticks every 0.5 s."""
+    Redis database (emptied first) and files; the beat ticks every 0.5 s, a claim without an owner goes
+    stale after 3 s (one with an owner: once its lease lapses, 8 s after its worker died)."""
     import redis
     from django.conf import settings
     from django.db import connection

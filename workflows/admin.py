@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Call, CleanupReport, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
+from workflows.models import Call, CleanupReport, Lease, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -76,11 +76,27 @@ class RunAdmin(admin.ModelAdmin):
 class CallAdmin(admin.ModelAdmin):
     list_display = ["fqn", "shard_index", "attempt", "status", "team", "backend", "backend_job_id", "return_code", "started", "ended"]
     list_filter = ["status", "backend", "team"]
-    search_fields = ["fqn", "backend_job_id", "run__id"]
+    search_fields = ["fqn", "backend_job_id", "run__id", "claimed_by"]
     readonly_fields = [f.name for f in Call._meta.fields]
     list_select_related = ["team"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    """Workers holding claims. Deleting a hung worker's lease hands its calls to the next tick (adopted
+    where their jobs started, else queued again); the worker, should it wake, submits none of the rest."""
+
+    list_display = ["owner", "expires"]
+    search_fields = ["owner"]
+    readonly_fields = ["owner", "expires"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -147,6 +147,8 @@ class Call(models.Model):
     failure = models.TextField(blank=True)
     queued = models.DateTimeField(auto_now_add=True)
     claimed = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True,
+                                  help_text="The lease (Lease.owner) of the worker that claimed it for submission.")
     started = models.DateTimeField(null=True, blank=True)
     ended = models.DateTimeField(null=True, blank=True)
 
@@ -171,6 +173,16 @@ class Call(models.Model):
     @property
     def stderr(self) -> str:
         return f"{self.call_dir}/execution/stderr" if self.call_dir else ""
+
+
+class Lease(models.Model):
+    """A worker's hold on the calls it claimed, renewed while it works: once it lapses, they are taken over."""
+
+    owner = models.CharField(max_length=100, primary_key=True, help_text="What holds it: kind:host:pid:random.")
+    expires = models.DateTimeField(help_text="In the database's clock, so hosts need not agree on the time.")
+
+    def __str__(self) -> str:
+        return self.owner
 
 
 class Script(models.Model):

@@ -29,10 +29,17 @@ def abort_run(run_id: str) -> None:
 
 
 @shared_task(name="workflows.poll_backend", acks_late=True, ignore_result=True, expires=60)
-def poll_backend(name: str) -> None:
+def poll_backend(name: str, token: str = "") -> None:
     from workflows.services import backend_poll
 
-    backend_poll(name=name)
+    backend_poll(name=name, token=token)
+
+
+@shared_task(name="workflows.recover_claims", **RETRYING)
+def recover_claims(name: str) -> None:
+    from workflows.services.polling import claims_recover
+
+    claims_recover(name=name)
 
 
 @shared_task(name="workflows.tick", acks_late=True, ignore_result=True, expires=30)

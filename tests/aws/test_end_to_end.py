@@ -246,6 +246,52 @@ def test_a_worker_sigkilled_between_submit_job_and_recording_it_is_adopted_not_r
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_batch_holds_its_reply_frees_the_teams_slots_within_15_s_with_one_job_per_name(
+        aws, project, alice, tmp_path):
+    env, logs = services_env(tmp_path)
+    env.update(BATCHSITE_SUBMIT_TIMEOUT="120", BATCHSITE_TICK_SECONDS="3")  # recovery must come from leases
+    project.team.max_running_jobs = 4
+    project.team.save()
+    version = workflow_create(project=project, name="wide", source=WIDE).versions.get()
+    aws.emulator.hold_reply("submitjob")  # Batch takes the first job; its reply waits until the worker is dead
+    first, second = worker(env, logs / "first.log", name="first"), worker(env, logs / "second.log", name="second")
+    with running(first, beat(env, logs / "beat.log")):
+        run = run_submit(version=version, user=alice, inputs={})
+        wait_until(aws.emulator.holding.is_set, timeout=60, message="SubmitJob reaching Batch")
+        stuck = list(Call.objects.filter(run=run, status=Call.Status.SUBMITTING))
+        second.start()
+        first.kill()
+        killed = time.monotonic()
+        aws.emulator.release()
+        try:
+            assert [(c.backend_job_id, bool(c.claimed_by)) for c in stuck] == [("", True)] * 4
+            wait_until(lambda: not Call.objects.filter(pk__in=[c.pk for c in stuck],
+                                                       status=Call.Status.SUBMITTING).exists(),
+                       timeout=15, interval=0.1, message="the dead worker's claims being taken over")
+            freed = time.monotonic() - killed
+            wait_until(lambda: Run.objects.get(pk=run.pk).status in Run.TERMINAL, timeout=120, interval=0.2,
+                       message="the run ending")
+        finally:
+            second.stop()
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED, run.failures
+    assert freed < 15
+    assert run.outputs == {"wide.doubled": [0, 2, 4, 6, 8, 10, 12, 14]}
+    submitted = aws.emulator.calls("submitjob")  # the held array job was adopted, the other 4 went out after
+    assert sorted(body["arrayProperties"]["size"] for body in submitted) == [4, 4]
+    jobs = {}
+    for body in submitted:
+        listed = aws.batch.list_jobs(jobQueue=aws.queue_arn, filters=[{"name": "JOB_NAME", "values": [body["jobName"]]}])
+        [jobs[body["jobName"]]] = [j["jobId"] for j in listed["jobSummaryList"] if ":" not in j["jobId"]]
+    calls = Call.objects.filter(run=run)
+    assert sorted(c.backend_job_id.split(":")[0] for c in calls) == sorted(list(jobs.values()) * 4)
+    assert {c.attempt for c in calls} == {1}
+    adopted = Call.objects.filter(pk__in=[c.pk for c in stuck])
+    assert {c.backend_job_id.split(":")[0] for c in adopted} == {jobs[submitted[0]["jobName"]]}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_stale_claim_is_looked_up_on_the_queue_its_task_names(aws, project, alice):
     environment = aws.batch.describe_compute_environments()["computeEnvironments"][0]["computeEnvironmentArn"]
     queue = aws.batch.create_job_queue(jobQueueName="big-memory", state="ENABLED", priority=1, computeEnvironmentOrder=[

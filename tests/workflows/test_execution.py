@@ -1,18 +1,26 @@
 """Submission, advance, dispatch under the caps, poll and abort, in this process."""
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Now
 
 from teams.models import AuditEvent
 from teams.services import project_create, team_create
 from tests.conftest import ALICE_ROLE_2, CAROL_ROLE
 from tests.runs import Eager, drive, submit
 from workflows.backends import backend_for
-from workflows.models import Call, Run
-from workflows.services import backends_poll, run_abort, run_advance, run_submit, team_dispatch, workflow_create
+from workflows.models import Call, Lease, Run
+from workflows.services import (
+    backend_poll, backends_poll, run_abort, run_advance, run_submit, team_dispatch, workflow_create,
+)
+from workflows.services.execution import _claim, _submit_claimed, job_spec
+from workflows.services.leases import poll_mark
+from workflows.services.polling import claims_recover
 
 SCATTER = """version 1.0
 workflow wf {
@@ -161,6 +169,87 @@ def test_a_team_at_its_cap_never_delays_another_team(version, alice, team, carol
     team_dispatch(team_id=team.pk)
     queued_run(other, carol, 3)
     assert team_dispatch(team_id=other_team.pk) == 3
+
+
+# ---- claims of a worker that died --------------------------------------------------
+
+def lapse(owner: str) -> None:
+    """Let the owner's lease lapse, as it does 8 s after its worker dies."""
+    Lease.objects.filter(owner=owner).update(expires=Now() - timedelta(seconds=1))
+
+
+def test_a_claim_is_taken_over_only_once_its_workers_lease_has_lapsed_and_the_slots_are_free_again(
+        version, alice, team):
+    team.max_running_jobs = 3
+    team.save()
+    run = queued_run(version, alice, 5)
+    claimed = _claim(team.pk, owner="dispatch:host:1:dead")  # what a worker claims, then dies
+    assert [c.claimed_by for c in claimed] == ["dispatch:host:1:dead"] * 3
+
+    assert claims_recover(name=run.backend) == 0  # its lease is live: it may be submitting them
+    assert team_dispatch(team_id=team.pk) == 0  # and the slots are its
+    lapse("dispatch:host:1:dead")
+    assert claims_recover(name=run.backend) == 3
+    assert claims_recover(name=run.backend) == 0
+
+    assert statuses(run) == {"queued": 5}  # nothing had been started: queued again, not failed
+    assert team_dispatch(team_id=team.pk) == 3
+    assert statuses(run) == {"queued": 2, "submitted": 3}
+
+
+def test_jobs_a_dead_worker_started_are_adopted_not_started_again(version, alice, team, tmp_path):
+    log = tmp_path / "starts.log"
+    run = run_submit(version=version, user=alice, inputs={"wf.n": 3, "wf.cmd": f"echo start >> {log}"})
+    run_advance(run_id=run.pk)
+    claimed = _claim(team.pk, owner="dispatch:host:1:dead")
+    backend_for(run.backend).submit([job_spec(call) for call in claimed[:2]])  # then it died
+    wait_for_files([Path(c.call_dir) / "execution" / "launch" for c in claimed[:2]])  # long before the lapse
+    lapse("dispatch:host:1:dead")
+
+    assert claims_recover(name=run.backend) == 3
+
+    calls = {c.pk: c for c in Call.objects.filter(run=run)}
+    assert sorted((calls[c.pk].status, calls[c.pk].backend_job_id) for c in claimed) == sorted(
+        [("submitted", f"{c.call_dir}/execution") for c in claimed[:2]] + [("queued", "")])
+    team_dispatch(team_id=team.pk)
+    assert statuses(run) == {"submitted": 3}
+    wait_for_files([Path(c.call_dir) / "execution" / "rc" for c in claimed])
+    assert log.read_text() == "start\n" * 3
+
+
+def wait_for_files(paths, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(p.exists() for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(p.exists() for p in paths), paths
+
+
+def test_a_dispatch_whose_lease_lapsed_submits_nothing(version, alice, team):
+    run = queued_run(version, alice, 2)
+    claimed = _claim(team.pk, owner="dispatch:host:1:slow")
+    lapse("dispatch:host:1:slow")  # stalled too long: its claims may be taken over at any moment
+
+    assert _submit_claimed(claimed, owner="dispatch:host:1:slow") == []
+
+    assert statuses(run) == {"submitting": 2}
+    assert not any((Path(c.call_dir) / "execution" / "launch").exists() for c in claimed)
+    assert claims_recover(name=run.backend) == 2
+    assert statuses(run) == {"queued": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_poll_that_finds_another_poll_of_its_backend_scheduled_leaves_the_work_to_it(project, alice):
+    with Eager():
+        run = submit(project, alice, SCATTER, {"wf.n": 1})  # stepped and dispatched on commit; not polled
+    call = Call.objects.get(run=run, status=Call.Status.SUBMITTED)
+    wait_for_files([Path(call.call_dir) / "execution" / "rc"])
+    cache.clear()  # no marker left by an earlier test's dispatch
+    assert poll_mark(name=call.backend, token="scheduled", due_in=5)
+
+    assert backend_poll(name=call.backend, token="late") == 0  # a second chain of polls ends here
+    assert Call.objects.get(pk=call.pk).status == Call.Status.SUBMITTED
+    assert backend_poll(name=call.backend, token="scheduled") == 1
+    assert Call.objects.get(pk=call.pk).status == Call.Status.SUCCEEDED
 
 
 # ---- whole runs, in this process ----------------------------------------------------

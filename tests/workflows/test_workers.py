@@ -105,3 +105,115 @@ def test_four_racing_workers_never_exceed_any_teams_cap(services, alice, tmp_pat
     assert peaks == caps  # every team used all its slots, and never more
     assert set(Run.objects.values_list("status", flat=True)) == {"Succeeded"}
     assert Call.objects.count() == 300
+
+
+def production_timing(env: dict) -> dict:
+    """Undo services_env's short submit timeout and fast tick: recovery must come from leases."""
+    return {**env, "BATCHSITE_SUBMIT_TIMEOUT": "120", "BATCHSITE_TICK_SECONDS": "3"}
+
+
+HELD_SETSID = """#!/bin/bash
+# The real setsid starts the jobs; the launcher a worker runs (setsid --fork bash -c ...) then
+# holds its return until released, once: that worker is stuck between starting its jobs and
+# recording them, where a SIGKILL leaves its claims in SUBMITTING.
+/usr/bin/setsid "$@"
+rc=$?
+if [ "$3" = "-c" ] && mkdir "$SETSID_HOLD/held" 2>/dev/null; then
+  while [ ! -e "$SETSID_HOLD/release" ]; do sleep 0.05; done
+fi
+exit $rc
+"""
+
+
+def test_a_worker_killed_mid_dispatch_frees_its_teams_slots_within_15_s_and_runs_each_job_once(
+        services, project, alice, team, tmp_path):
+    env, logs = services
+    team.max_running_jobs = 4
+    team.save()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "setsid").write_text(HELD_SETSID)
+    (tmp_path / "bin" / "setsid").chmod(0o755)
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {**production_timing(env), "PATH": f"{tmp_path / 'bin'}:{env['PATH']}", "SETSID_HOLD": str(hold)}
+    starts = tmp_path / "starts.log"
+    first, second = worker(env, logs / "first.log", name="first"), worker(env, logs / "second.log", name="second")
+    with running(first, beat(env, logs / "beat.log")):
+        run = submit(project, alice, SCATTER, {"wf.n": 8, "wf.log": str(starts), "wf.pause": 1})
+        wait_until((hold / "held").exists, timeout=60, message="the first worker launching its jobs")
+        stuck = list(Call.objects.filter(run=run, status=Call.Status.SUBMITTING))
+        second.start()
+        first.kill()
+        killed = time.monotonic()
+        (hold / "release").touch()
+        try:
+            assert [(c.backend_job_id, bool(c.claimed_by and c.claimed)) for c in stuck] == [("", True)] * 4
+            wait_until(lambda: not Call.objects.filter(pk__in=[c.pk for c in stuck],
+                                                       status=Call.Status.SUBMITTING).exists(),
+                       timeout=15, interval=0.1, message="the dead worker's claims being taken over")
+            freed = time.monotonic() - killed
+            # The slots are used again: the calls waiting for them go out.
+            wait_until(lambda: Call.objects.filter(run=run, status=Call.Status.QUEUED).count() < 4,
+                       timeout=max(15 - freed, 1), interval=0.1, message="a waiting call taking a freed slot")
+            status = wait_until(lambda: (s := Run.objects.get(pk=run.pk).status) in Run.TERMINAL and s,
+                                timeout=120, interval=0.2, message="the run ending")
+        finally:
+            second.stop()
+    run.refresh_from_db()
+    assert status == "Succeeded", run.failures
+    assert freed < 15
+    assert run.outputs == {"wf.out": list(range(8))}
+    assert sorted(starts.read_text().splitlines()) == sorted(f"start {i}" for i in range(8))
+    assert len(list(Path(run.root).glob("call-t/shard-*/attempt-*/execution/launch"))) == 8
+    assert Call.objects.filter(run=run).count() == 8
+    assert Call.objects.filter(run=run, status=Call.Status.SUCCEEDED, attempt=1).count() == 8
+    # Its jobs had started: they were adopted, by the directory each runs in, not started again.
+    adopted = Call.objects.filter(pk__in=[c.pk for c in stuck])
+    assert all(c.backend_job_id == f"{c.call_dir}/execution" for c in adopted)
+
+
+GATED = """version 1.0
+workflow wf {
+  input { String gate }
+  call t { input: gate = gate }
+  output { String out = t.out }
+}
+task t {
+  input { String gate }
+  command <<<
+    while [ ! -e ~{gate} ]; do sleep 0.05; done
+    echo opened
+  >>>
+  output { String out = read_string(stdout()) }
+}
+"""
+
+
+def test_a_worker_killed_while_holding_the_next_poll_stalls_polling_for_at_most_a_tick(
+        services, project, alice, tmp_path):
+    env, logs = services
+    env = production_timing(env)
+    gate = tmp_path / "gate"
+    first, second = worker(env, logs / "first.log", name="first"), worker(env, logs / "second.log", name="second")
+    with running(first, beat(env, logs / "beat.log")):
+        run = submit(project, alice, GATED, {"wf.gate": str(gate)})
+        wait_until(lambda: Call.objects.filter(run=run, status=Call.Status.RUNNING).exists(), timeout=60,
+                   message="the job running")
+        time.sleep(0.5)  # polled every 0.1 s meanwhile: the only worker holds the next poll, or runs it
+        first.kill()
+        second.start()
+        try:
+            wait_until(lambda: " ready." in (logs / "second.log").read_text(), timeout=60,
+                       message="the second worker starting")
+            gate.touch()  # the job ends within 0.05 s
+            opened = time.monotonic()
+            wait_until(lambda: Call.objects.filter(run=run, status=Call.Status.SUCCEEDED).exists(), timeout=30,
+                       interval=0.05, message="a poll seeing the job end")
+            waited = time.monotonic() - opened
+            wait_until(lambda: Run.objects.get(pk=run.pk).status in Run.TERMINAL, timeout=30, interval=0.1,
+                       message="the run ending")
+        finally:
+            second.stop()
+    assert waited < 3 + 1.5  # the next tick (every 3 s) polls again, then polls follow every 0.1 s
+    run.refresh_from_db()
+    assert run.status == "Succeeded" and run.outputs == {"wf.out": "opened"}

@@ -22,7 +22,7 @@ def from_audit_events(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0003_retention_cleanup_reports'),
+        ('workflows', '0005_call_claims'),
         ('teams', '0004_registry_credential_help'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,27 +1,23 @@
-"""Stepping runs, dispatching calls under the caps, and taking in what the backends report.
+"""Stepping runs and dispatching calls under the caps (what the backends report: polling.py).
 
 Every function here is safe to run twice and in several workers at once: rows are claimed
 with conditional updates or under row locks, and nothing is sent to a backend inside a
 transaction.
 """
-import contextlib
 import functools
 import logging
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from teams.models import Project, Team
 from workflows import engine
-from workflows.backends import JobSpec, JobState, backend_for, provider_for
+from workflows.backends import JobSpec, backend_for, provider_for
 from workflows.models import Call, Run, Script
+from workflows.services.leases import lease_kept, lease_owner, lease_renew, lease_take
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -29,10 +25,6 @@ log = logging.getLogger(__name__)
 ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
 # A saved state from another miniwdl version fails to load with ValueError.
 ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError, ValueError)
-
-
-def _submit_timeout() -> timedelta:
-    return timedelta(seconds=getattr(settings, "BATCHSITE_SUBMIT_TIMEOUT", 120))
 
 
 # ---- advance: the only place that steps a workflow --------------------------------------
@@ -135,8 +127,8 @@ def _lock_provider(name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"batchsite-provider:{name}"])
 
 
-def _claim(team_id: int) -> list[Call]:
-    """Mark as many of the team's oldest queued calls SUBMITTING as every cap allows."""
+def _claim(team_id: int, *, owner: str = "") -> list[Call]:
+    """Mark as many of the team's oldest queued calls SUBMITTING, claimed by owner, as every cap allows."""
     with transaction.atomic():
         backends = list(Call.objects.filter(team_id=team_id, status=Call.Status.QUEUED)
                         .order_by().values_list("backend", flat=True).distinct())
@@ -173,10 +165,12 @@ def _claim(team_id: int) -> list[Call]:
                 backend_free[backend] -= 1
         if not chosen:
             return []
+        if owner:  # the claims last while the owner renews its lease (a claim without one: the submit timeout)
+            lease_take(owner=owner)
         Call.objects.filter(pk__in=chosen, status=Call.Status.QUEUED).update(
-            status=Call.Status.SUBMITTING, claimed=timezone.now()
+            status=Call.Status.SUBMITTING, claimed=timezone.now(), claimed_by=owner
         )
-        return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING)
+        return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING, claimed_by=owner)
                     .select_related("run__version", "team"))
 
 
@@ -205,7 +199,21 @@ def job_name(call: Call) -> str:
 
 def team_dispatch(*, team_id: int) -> int:
     """Submit the team's queued calls that fit under its caps; return how many went out."""
-    claimed = _claim(team_id)
+    owner = lease_owner("dispatch")
+    claimed = _claim(team_id, owner=owner)
+    if not claimed:
+        return 0
+    # Should this worker die, its lease lapses within seconds and claims_recover takes the calls over
+    # (polling.py), adopting by name any job whose submission went through.
+    with lease_kept(owner=owner):
+        unevaluable = _submit_claimed(claimed, owner=owner)
+    if unevaluable:
+        _after_changes({c.run_id for c in unevaluable}, {team_id})
+    return len(claimed)
+
+
+def _submit_claimed(claimed: list[Call], *, owner: str) -> list[Call]:
+    """Evaluate and submit the claimed calls; return those that failed before reaching a backend."""
     by_backend: dict[str, list[tuple[Call, JobSpec]]] = defaultdict(list)
     unevaluable = []
     for call in claimed:
@@ -230,20 +238,39 @@ def team_dispatch(*, team_id: int) -> int:
                 Call.objects.filter(pk=call.pk).update(command=call.command, runtime=call.runtime,
                                                        prepared_inputs=call.prepared_inputs)
     for name, pairs in by_backend.items():
-        submitted = backend_for(name).submit([spec for _, spec in pairs])
-        _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)])
-    if unevaluable:
-        _after_changes({c.run_id for c in unevaluable}, {team_id})
-    return len(claimed)
+        pairs = _still_claimed(pairs, owner=owner)
+        if pairs:
+            submitted = backend_for(name).submit([spec for _, spec in pairs])
+            _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)], owner=owner)
+    return unevaluable
 
 
-def _record_submitted(pairs) -> None:
+def _still_claimed(pairs, *, owner: str):
+    """Keep the calls this dispatch still holds, renewing its lease first.
+
+    Once a lease has lapsed its calls may be taken over at any moment: none of them is submitted.
+    """
+    if not lease_renew(owner=owner):
+        log.warning("dispatch %s lost its lease before submitting: its calls are left to claims_recover", owner)
+        return []
+    held = set(Call.objects.filter(pk__in=[call.pk for call, _ in pairs], status=Call.Status.SUBMITTING,
+                                   claimed_by=owner).values_list("pk", flat=True))
+    return [(call, spec) for call, spec in pairs if call.pk in held]
+
+
+def _record_submitted(pairs, *, owner: str) -> None:
+    from workflows.services.polling import poll_soon  # polling builds on this module
+
     now = timezone.now()
     with transaction.atomic():
-        # A call aborted while it was being submitted is no longer SUBMITTING: stop its job.
-        aborted = [sub.handle for call, sub in pairs if not Call.objects.filter(
-            pk=call.pk, status=Call.Status.SUBMITTING).update(
+        # A call no longer this dispatch's (its run aborted, or its claim taken over once the lease
+        # lapsed) does not need this job: stop it, unless the takeover adopted this very job.
+        stray = [sub.handle for call, sub in pairs if not Call.objects.filter(
+            pk=call.pk, status=Call.Status.SUBMITTING, claimed_by=owner).update(
                 status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key)]
+        adopted = set(Call.objects.filter(pk__in=[call.pk for call, _ in pairs], backend_job_id__in=stray)
+                      .values_list("backend_job_id", flat=True)) if stray else set()
+        aborted = [handle for handle in stray if handle not in adopted]
         Script.objects.bulk_create(
             [Script(run_id=call.run_id, team_id=call.team_id, bucket=sub.script_bucket, key=sub.script_key,
                     size=sub.script_size, created=now) for call, sub in pairs],
@@ -255,127 +282,7 @@ def _record_submitted(pairs) -> None:
         poll_soon(pairs[0][0].backend)
 
 
-# ---- poll: one batched status query per backend per cycle -----------------------------
-
-def poll_soon(name: str) -> None:
-    """Poll the backend again shortly, unless a poll of it is already pending."""
-    from workflows.tasks import poll_backend
-
-    if current_app.conf.task_always_eager:
-        return  # run_wdl's loop polls by itself
-    interval = backend_for(name).poll_seconds
-    # The marker outlives a lost poll task only briefly: then the beat's tick schedules another.
-    if cache.add(f"poll-pending:{name}", 1, timeout=max(10, 4 * interval)):
-        poll_backend.apply_async((name,), countdown=interval)
-
-
-def backend_poll(*, name: str) -> int:
-    """Poll one backend now and keep polling it while it has active jobs."""
-    cache.delete(f"poll-pending:{name}")
-    ended = _poll_backend(name)
-    if Call.objects.filter(backend=name, status__in=Call.ACTIVE).exists():
-        poll_soon(name)
-    return ended
-
-
-def backends_poll() -> int:
-    """Ask every backend about its active calls and take in those that changed; return how many ended."""
-    ended = 0
-    names = Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct()
-    for name in list(names):
-        ended += _poll_backend(name)
-    return ended
-
-
-def _poll_backend(name: str) -> int:
-    backend = backend_for(name)
-    calls = list(Call.objects.filter(backend=name, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING))
-                 .select_related("run__version"))
-    states = backend.poll({c.backend_job_id: c.call_dir for c in calls}) if calls else {}
-    now = timezone.now()
-    started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
-               and states[c.backend_job_id].status in (JobState.RUNNING, JobState.DONE)]
-    if started:
-        Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
-    done = [(c, states[c.backend_job_id]) for c in calls if states[c.backend_job_id].status == JobState.DONE]
-    threads = min(backend.collect_threads, len(done))
-    for version in {call.run.version_id: call.run.version for call, _ in done}.values():
-        document_for(version)  # parsed here, once: the threads below only read it
-    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
-        # Where the backend's files are remote, outcomes are worked out concurrently; rows are
-        # written here, in this thread, as each outcome arrives.
-        outcomes = (pool.map if pool else map)(lambda pair: call_outcome(*pair), done)
-        for (call, state), outcome in zip(done, outcomes):
-            call_finish(call=call, state=state, outcome=outcome)
-    _reconcile_submitting(name)
-    if done:
-        _after_changes({c.run_id for c, _ in done}, {c.team_id for c, _ in done})
-    return len(done)
-
-
-def _reconcile_submitting(name: str) -> None:
-    """Resolve calls stuck in SUBMITTING: adopt the job a lost reply started, else queue again."""
-    stale = list(Call.objects.filter(backend=name, status=Call.Status.SUBMITTING,
-                                     claimed__lt=timezone.now() - _submit_timeout()).select_related("run__version"))
-    if not stale:
-        return
-    specs = {job_name(c): c for c in stale}
-    found = backend_for(name).find([JobSpec(name=n, call_dir=c.call_dir, command="", runtime=c.runtime or {})
-                                    for n, c in specs.items()])
-    for name_, call in specs.items():
-        if name_ in found:
-            Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
-                status=Call.Status.SUBMITTED, backend_job_id=found[name_])
-        else:
-            Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING).update(
-                status=Call.Status.QUEUED, claimed=None)
-    _after_changes({c.run_id for c in stale}, {c.team_id for c in stale})
-
-
-def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
-    """Return (outputs, "") of a finished job that succeeded, else (None, why the call failed).
-
-    Reads the call's files and evaluates its outputs, never the database (call.run.version loaded).
-    """
-    runtime = call.runtime or {}
-    if state.rc is None:
-        return None, state.reason or "the job ended without a return code"
-    backend = backend_for(call.backend)
-    if not engine.return_code_ok(runtime, state.rc):
-        return None, _with_stderr_tail(f"the command exited with return code {state.rc}", backend, call)
-    if runtime.get("failOnStderr") and backend.read_log("", call.call_dir, "stderr", 0)[0].strip():
-        return None, _with_stderr_tail("failOnStderr is set and the command wrote to stderr", backend, call)
-    try:
-        with backend.workspace(call.call_dir, finished=True) as workspace:
-            return engine.collect(document_for(call.run.version), call.task, call.prepared_inputs,
-                                  work_dir=workspace.work_dir, stdout=workspace.stdout, stderr=workspace.stderr,
-                                  map_path=workspace.stored_path, localize=workspace.localize), ""
-    except ENGINE_ERRORS as exc:
-        return None, f"could not collect outputs: {exc}"
-
-
-def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
-    """Record a finished job from its call_outcome(): its outputs on success, else fail or retry the call."""
-    outputs, failure = outcome
-    if outputs is None and Run.objects.filter(pk=call.run_id, status__in=(Run.Status.ABORTING,
-                                                                          Run.Status.ABORTED)).exists():
-        # The abort stopped its job (runs turn ABORTING before their jobs are terminated): the call
-        # is aborted, not failed, and no retry of it is queued.
-        Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(status=Call.Status.ABORTED,
-                                                                        ended=timezone.now())
-        return
-    if outputs is None:
-        _finish_failed(call, failure, rc=state.rc)
-        return
-    Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
-
-
-def _with_stderr_tail(reason: str, backend, call: Call) -> str:
-    text, _ = backend.read_log("", call.call_dir, "stderr", 0)
-    tail = "\n".join(text.rstrip().splitlines()[-20:])
-    return f"{reason}\n{tail}" if tail else reason
-
+# ---- failed calls: retried while maxRetries allows -------------------------------------
 
 def next_attempt(call: Call, *, run_root: str) -> Call:
     """Return the unsaved, queued next attempt of a call, in a directory of its own."""
@@ -432,28 +339,3 @@ def run_abort_finish(*, run_id) -> None:
             Run.objects.filter(pk=run.pk, status=Run.Status.ABORTING).update(
                 status=Run.Status.ABORTED, ended=timezone.now())
     _enqueue_dispatch(run.team_id)
-
-
-# ---- the beat's safety net -----------------------------------------------------------
-
-def tick() -> None:
-    """Restart whatever a lost message left waiting: polls, advances, aborts and dispatches."""
-    from workflows.tasks import abort_run, advance_run, dispatch_team
-
-    names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
-    if current_app.conf.task_always_eager:
-        backends_poll()
-    else:
-        for name in names:
-            poll_soon(name)
-    for run_id in Run.objects.filter(status=Run.Status.ABORTING).values_list("pk", flat=True):
-        abort_run.delay(str(run_id))
-    stalled = Run.objects.filter(status__in=ADVANCEABLE).filter(
-        Q(engine_state__isnull=True) | Q(calls__status=Call.Status.SUCCEEDED, calls__fed=False)
-        | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
-    ).order_by().values_list("pk", flat=True).distinct()
-    for run_id in list(stalled):
-        advance_run.delay(str(run_id))
-    waiting = Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()
-    for team_id in list(waiting):
-        dispatch_team.delay(team_id)

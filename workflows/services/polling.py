@@ -1,0 +1,187 @@
+"""Polling the backends, taking over claims whose worker died, and the beat's tick.
+
+Safe to run twice and in several workers at once, like the rest of workflows.services: rows change
+with conditional updates, a backend's polls are serialised by a short-lived marker, and a claim is
+taken over only once its owner's lease has lapsed.
+"""
+import contextlib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from celery import current_app
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows import engine
+from workflows.backends import JobSpec, JobState, backend_for
+from workflows.models import Call, Run
+from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _after_changes, _finish_failed, job_name
+from workflows.services.leases import (
+    abandoned_claims, lease_kept, lease_owner, lease_take, leases_expire, poll_held, poll_mark,
+)
+from workflows.services.versions import document_for
+
+
+# ---- poll: one batched status query per backend per cycle -----------------------------
+
+def poll_soon(name: str) -> None:
+    """Poll the backend again shortly, unless a poll of it is already scheduled or running."""
+    from workflows.tasks import poll_backend
+
+    if current_app.conf.task_always_eager:
+        return  # run_wdl's loop polls by itself
+    interval = backend_for(name).poll_seconds
+    token = uuid.uuid4().hex
+    if poll_mark(name=name, token=token, due_in=interval):
+        poll_backend.apply_async((name, token), countdown=interval)
+
+
+def backend_poll(*, name: str, token: str = "") -> int:
+    """Poll one backend now and keep polling it while it has active jobs."""
+    with poll_held(name=name, token=token or uuid.uuid4().hex) as held:
+        if not held:
+            return 0  # another poll of it is running, or scheduled and not late yet: it carries on
+        ended = _poll_backend(name)
+    if Call.objects.filter(backend=name, status__in=Call.ACTIVE).exists():
+        poll_soon(name)
+    return ended
+
+
+def backends_poll() -> int:
+    """Ask every backend about its active calls and take in those that changed; return how many ended."""
+    ended = 0
+    names = Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct()
+    for name in list(names):
+        ended += _poll_backend(name)
+    return ended
+
+
+def _poll_backend(name: str) -> int:
+    backend = backend_for(name)
+    calls = list(Call.objects.filter(backend=name, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING))
+                 .select_related("run__version"))
+    states = backend.poll({c.backend_job_id: c.call_dir for c in calls}) if calls else {}
+    now = timezone.now()
+    started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
+               and states[c.backend_job_id].status in (JobState.RUNNING, JobState.DONE)]
+    if started:
+        Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
+    done = [(c, states[c.backend_job_id]) for c in calls if states[c.backend_job_id].status == JobState.DONE]
+    threads = min(backend.collect_threads, len(done))
+    for version in {call.run.version_id: call.run.version for call, _ in done}.values():
+        document_for(version)  # parsed here, once: the threads below only read it
+    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+        # Where the backend's files are remote, outcomes are worked out concurrently; rows are
+        # written here, in this thread, as each outcome arrives.
+        outcomes = (pool.map if pool else map)(lambda pair: call_outcome(*pair), done)
+        for (call, state), outcome in zip(done, outcomes):
+            call_finish(call=call, state=state, outcome=outcome)
+    claims_recover(name=name)
+    if done:
+        _after_changes({c.run_id for c, _ in done}, {c.team_id for c, _ in done})
+    return len(done)
+
+
+# ---- claims whose worker died ------------------------------------------------------------
+
+def claims_recover(*, name: str) -> int:
+    """Take over the backend's claims whose worker died: adopt the job a lost reply started, else queue
+    the call again; return how many."""
+    owner = lease_owner("recover")
+    with transaction.atomic():
+        # Taken over under row locks, so two sweeps never both act on one call.
+        stale = list(abandoned_claims().select_for_update(skip_locked=True).filter(backend=name)
+                     .values_list("pk", flat=True)[:5000])
+        if not stale:
+            return 0
+        lease_take(owner=owner)
+        Call.objects.filter(pk__in=stale).update(claimed_by=owner)
+    with lease_kept(owner=owner):
+        calls = list(Call.objects.filter(pk__in=stale, status=Call.Status.SUBMITTING, claimed_by=owner)
+                     .select_related("run__version"))
+        specs = {job_name(c): c for c in calls}
+        found = backend_for(name).find([JobSpec(name=n, call_dir=c.call_dir, command="", runtime=c.runtime or {})
+                                        for n, c in specs.items()])
+        for name_, call in specs.items():
+            ours = Call.objects.filter(pk=call.pk, status=Call.Status.SUBMITTING, claimed_by=owner)
+            if name_ in found:
+                ours.update(status=Call.Status.SUBMITTED, backend_job_id=found[name_])
+            else:
+                ours.update(status=Call.Status.QUEUED, claimed=None, claimed_by="")
+    _after_changes({c.run_id for c in calls}, {c.team_id for c in calls})
+    return len(calls)
+
+
+def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
+    """Return (outputs, "") of a finished job that succeeded, else (None, why the call failed).
+
+    Reads the call's files and evaluates its outputs, never the database (call.run.version loaded).
+    """
+    runtime = call.runtime or {}
+    if state.rc is None:
+        return None, state.reason or "the job ended without a return code"
+    backend = backend_for(call.backend)
+    if not engine.return_code_ok(runtime, state.rc):
+        return None, _with_stderr_tail(f"the command exited with return code {state.rc}", backend, call)
+    if runtime.get("failOnStderr") and backend.read_log("", call.call_dir, "stderr", 0)[0].strip():
+        return None, _with_stderr_tail("failOnStderr is set and the command wrote to stderr", backend, call)
+    try:
+        with backend.workspace(call.call_dir, finished=True) as workspace:
+            return engine.collect(document_for(call.run.version), call.task, call.prepared_inputs,
+                                  work_dir=workspace.work_dir, stdout=workspace.stdout, stderr=workspace.stderr,
+                                  map_path=workspace.stored_path, localize=workspace.localize), ""
+    except ENGINE_ERRORS as exc:
+        return None, f"could not collect outputs: {exc}"
+
+
+def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
+    """Record a finished job from its call_outcome(): its outputs on success, else fail or retry the call."""
+    outputs, failure = outcome
+    if outputs is None and Run.objects.filter(pk=call.run_id, status__in=(Run.Status.ABORTING,
+                                                                          Run.Status.ABORTED)).exists():
+        # The abort stopped its job (runs turn ABORTING before their jobs are terminated): the call
+        # is aborted, not failed, and no retry of it is queued.
+        Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(status=Call.Status.ABORTED,
+                                                                        ended=timezone.now())
+        return
+    if outputs is None:
+        _finish_failed(call, failure, rc=state.rc)
+        return
+    Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
+        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
+
+
+def _with_stderr_tail(reason: str, backend, call: Call) -> str:
+    text, _ = backend.read_log("", call.call_dir, "stderr", 0)
+    tail = "\n".join(text.rstrip().splitlines()[-20:])
+    return f"{reason}\n{tail}" if tail else reason
+
+
+# ---- the beat's safety net -----------------------------------------------------------
+
+def tick() -> None:
+    """Restart whatever a lost message or a dead worker left waiting: polls, claims, advances, aborts and
+    dispatches."""
+    from workflows.tasks import abort_run, advance_run, dispatch_team, recover_claims
+
+    names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
+    if current_app.conf.task_always_eager:
+        backends_poll()
+    else:
+        for name in names:
+            poll_soon(name)
+        for name in list(abandoned_claims().order_by().values_list("backend", flat=True).distinct()):
+            recover_claims.delay(name)
+    leases_expire()
+    for run_id in Run.objects.filter(status=Run.Status.ABORTING).values_list("pk", flat=True):
+        abort_run.delay(str(run_id))
+    stalled = Run.objects.filter(status__in=ADVANCEABLE).filter(
+        Q(engine_state__isnull=True) | Q(calls__status=Call.Status.SUCCEEDED, calls__fed=False)
+        | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
+    ).order_by().values_list("pk", flat=True).distinct()
+    for run_id in list(stalled):
+        advance_run.delay(str(run_id))
+    waiting = Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()
+    for team_id in list(waiting):
+        dispatch_team.delay(team_id)
