@@ -28,7 +28,7 @@ def backend_for(name: str | None = None) -> Backend:
     if provider.kind == "local":
         from workflows.backends.local import LocalBackend
 
-        return LocalBackend(provider.name, local_root(provider))
+        return LocalBackend(provider.name, local_root(provider), provider.sandbox)
     from workflows.backends.aws_batch import AwsBatchBackend
 
     return AwsBatchBackend(provider, get_config().aws)
