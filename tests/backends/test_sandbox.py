@@ -245,6 +245,17 @@ def test_abort_kills_the_whole_process_tree_of_a_sandboxed_task(project, alice):
     assert _sleepers(token) == []
 
 
+def test_a_process_a_task_leaves_behind_ends_with_it(project, alice):
+    token = f"{secrets.randbelow(9000) + 1000}.{secrets.randbelow(900) + 100}"
+    run, call = run_task(project, alice, f"setsid sleep {token} & (sleep {token} &); echo done")
+
+    assert run.status == "Succeeded" and stdout_of(call) == "done\n"
+    deadline = time.monotonic() + 10
+    while _sleepers(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sleepers(token) == []
+
+
 def _sleepers(token: str) -> list[int]:
     """Return the live processes running `sleep <token>` on this host."""
     pids = []

@@ -96,6 +96,7 @@ class LocalBackend:
         self.root = root
         self.box = box
         self._bwrap: str | None = None  # bubblewrap's path, once a sandbox was seen to start
+        self._unsandboxed = False  # a trusted single-user setup found no working bubblewrap
 
     def workspace(self, call_dir: str, *, finished: bool = False):
         return nullcontext(HostWorkspace(call_dir))
@@ -105,11 +106,12 @@ class LocalBackend:
 
     def _sandbox(self) -> str | None:
         """Return bubblewrap's path; None for a trusted single-user setup without it; else raise ValueError."""
-        if self._bwrap is None:
+        if self._bwrap is None and not self._unsandboxed:
             try:
                 self._bwrap = sandbox.probe(self.box)
             except sandbox.SandboxUnavailable as exc:
                 if self.box.trusted_single_user:
+                    self._unsandboxed = True
                     return None
                 raise ValueError(
                     f"{exc}. Calls of the {self.name} backend run only sandboxed: install bubblewrap "
