@@ -54,7 +54,7 @@ def worker_secrets(monkeypatch):
 @pytest.fixture
 def database_file():
     """A stand-in for the SQLite database of `make run`, readable by anyone who can see it."""
-    path = Path(settings.VAR_DIR) / "db.sqlite3"
+    path = Path(settings.VAR_DIR) / "batchsite.sqlite3"  # where `make run` keeps it
     path.write_text("alice:pbkdf2_sha256$password-hash\n")
     path.chmod(0o644)
     return path
@@ -138,7 +138,7 @@ def test_without_the_sandbox_the_same_probe_finds_every_door_open(project, alice
     out = stdout_of(call)
     for name in ("database", "checkout", "other run", "shadow"):
         assert f"{name}: present" in out, out
-    assert "db.sqlite3" in out.split("var holds: ")[1]
+    assert "batchsite.sqlite3" in out.split("var holds: ")[1]
     assert "postgres: open" in out and f"uid: {os.geteuid()}" in out
     for value in worker_secrets.values():
         assert value in out
