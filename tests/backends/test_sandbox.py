@@ -202,15 +202,18 @@ def test_a_log_replaced_by_a_link_shows_nothing_of_the_host(project, alice, data
         backend_for(call.backend).read_text(str(Path(call.call_dir) / "execution" / "stdout"))
 
 
-def test_a_task_cannot_forge_its_launch_file_or_replace_its_script(project, alice):
+def test_a_task_cannot_forge_its_launch_file_or_rc_or_replace_its_script(project, alice):
     command = """
 echo 1 > launch 2>/dev/null && echo 'launch: written' || echo 'launch: kept'
 rm -f script 2>/dev/null; [ -e script ] && echo 'script: kept' || echo 'script: removed'
+echo 0 > rc 2>/dev/null && echo 'rc: written' || echo 'rc: kept'
+mkdir rc.tmp
+exit 4
 """
     run, call = run_task(project, alice, command)
 
-    assert run.status == "Succeeded", call.failure
-    assert stdout_of(call).splitlines() == ["launch: kept", "script: kept"]
+    assert run.status == "Failed" and call.return_code == 4
+    assert stdout_of(call).splitlines() == ["launch: kept", "script: kept", "rc: kept"]
 
 
 def test_memory_bounds_what_the_command_may_allocate(project, alice):

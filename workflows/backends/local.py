@@ -45,6 +45,8 @@ def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None
         # Arguments go through a pipe (--args): a call with thousands of inputs would pass the
         # kernel's limit on a command line. The passwd and group the sandbox shows come the same way.
         start = (
+            # An empty rc, bound read-only into the sandbox, so the command cannot end its call early.
+            ": > rc || exit 1\n"
             "sandbox=(\n" + "".join(f"  {shlex.quote(arg)}\n" for arg in options) + ")\n"
             # The runtime's memory bounds the command's data (heap and anonymous maps), where allowed.
             + (f"ulimit -d {max(memory // 1024, 1)} 2>/dev/null || true\n" if memory else "")
@@ -62,7 +64,7 @@ def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None
         f"{start} > stdout 2> stderr < /dev/null\n"
         "rc=$?\n"
         "# The command could have left a link named rc.tmp: never write through one.\n"
-        "rm -f rc.tmp && (set -o noclobber; echo $rc > rc.tmp) && mv -fT rc.tmp rc\n"
+        "rm -rf rc.tmp && (set -o noclobber; echo $rc > rc.tmp) && mv -fT rc.tmp rc\n"
         "exit 0\n"
         "fi\n"
         "shift\n"
@@ -81,9 +83,14 @@ def _alive(pid: int, script: str) -> bool:
 
 def _read_int(path: Path) -> int | None:
     try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        fd = open_in_call(path.parent, path.name)
+    except OSError:  # not there yet (or not a file of ours: never followed)
         return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return int(f.read(64).strip())
+        except ValueError:  # empty: the sandbox's placeholder until the script writes it
+            return None
 
 
 class LocalBackend:

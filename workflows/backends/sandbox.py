@@ -68,9 +68,9 @@ def bwrap_args(*, box: SandboxConfig, execution: str, inputs: Sequence[str], scr
         seen.add(path)
         args += _mount_point(path) + ["--ro-bind", path, path]
     # Bind-mounted files cannot be removed or replaced: the command cannot tamper with its own
-    # start (script) or the pid the poller checks (launch).
+    # start (script), the pid the poller checks (launch) or its return code (rc, written after it).
     args += _mount_point(execution) + ["--bind", execution, execution]
-    for name in ("script", "launch"):
+    for name in ("script", "launch", "rc"):
         args += ["--ro-bind", f"{execution}/{name}", f"{execution}/{name}"]
     args += ["--remount-ro", "/", "--chdir", execution, "--clearenv", "--setenv", "PATH", PATH,
              "--setenv", "HOME", f"{execution}/tmp", "--setenv", "TMPDIR", f"{execution}/tmp"]
