@@ -172,6 +172,15 @@ echo changed >> ~{f} 2>/dev/null && echo 'input: written' || echo 'input: read-o
     assert data.read_text() == "input text\n"
 
 
+def test_a_file_input_naming_batchsites_own_files_is_refused(project, alice, database_file):
+    run, call = run_task(project, alice, "cat ~{f}", declarations="input { File f }",
+                         inputs={"wf.t.f": str(database_file)})
+
+    assert run.status == "Failed"
+    assert f"input {database_file} is one of Batchsite's own files" in call.failure
+    assert not call.backend_job_id
+
+
 @pytest.mark.parametrize("command, outputs, problem", [
     ("ln -s /etc/shadow out.txt", 'File f = "out.txt"', "outside the call's working directory"),
     ("ln -s {database} out.txt", 'File f = "out.txt"', "outside the call's working directory"),
@@ -223,6 +232,20 @@ def test_memory_bounds_what_the_command_may_allocate(project, alice):
 
     large, call = run_task(project, alice, allocate, runtime='memory: "2 GB"')
     assert large.status == "Succeeded" and stdout_of(call) == "allocated\n"
+
+
+def test_read_only_paths_are_readable_and_a_missing_one_refuses_calls(project, alice, tmp_path, sandbox_config):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "tool.sh").write_text("echo tool ran\n")
+    sandbox_config(f'read-only-paths = ["{tools}"]')
+    run, call = run_task(project, alice, f"bash {tools}/tool.sh; touch {tools}/new 2>/dev/null || echo read-only")
+    assert run.status == "Succeeded", call.failure
+    assert stdout_of(call) == "tool ran\nread-only\n"
+
+    sandbox_config(f'read-only-paths = ["{tmp_path}/missing"]')
+    run, call = run_task(project, alice, "true")
+    assert run.status == "Failed" and f"{tmp_path}/missing" in call.failure
 
 
 def test_the_network_is_there_only_when_the_provider_allows_it(project, alice, sandbox_config):

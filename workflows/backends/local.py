@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
@@ -109,7 +110,16 @@ class LocalBackend:
         return nullcontext(HostWorkspace(call_dir))
 
     def check(self, job: JobSpec) -> None:
-        self._sandbox()  # any bash command runs here, if it can run sandboxed
+        """Refuse a job when no sandbox can run it, or when an input is one of Batchsite's own files."""
+        if self._sandbox() is None:
+            return  # a trusted single-user setup: the command sees everything anyway
+        var, root = os.path.realpath(settings.VAR_DIR), os.path.realpath(self.root)
+        for staged in job.files:
+            path = os.path.realpath(staged.uri)
+            if _within(path, var) and not _within(path, root):
+                # The database file, uploads, the queue: declared as a File input, it would be bound in.
+                raise ValueError(f"input {staged.uri} is one of Batchsite's own files (under {settings.VAR_DIR}); "
+                                 "a call may read only its inputs and the calls' directories")
 
     def _sandbox(self) -> str | None:
         """Return bubblewrap's path; None for a trusted single-user setup without it; else raise ValueError."""
@@ -285,6 +295,10 @@ class LocalBackend:
 
     def publish(self, path: str, *, under: str) -> str:
         return path  # its jobs run on this host
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def open_in_call(directory: Path, name: str) -> int:

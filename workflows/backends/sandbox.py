@@ -44,7 +44,10 @@ def bwrap_path(box: SandboxConfig) -> str:
 def probe(box: SandboxConfig) -> str:
     """Start an empty sandbox as calls would get; return bwrap's path or raise SandboxUnavailable."""
     bwrap = bwrap_path(box)
-    args = _namespaces(box) + _system(box) + ["--remount-ro", "/", "--clearenv", "--", *_as_nobody(), "/bin/true"]
+    args = _namespaces(box) + _system(box)
+    for path in box.read_only_paths:  # a configured path that is not there fails here, not in every call
+        args += _mount_point(path) + ["--ro-bind", path, path]
+    args += ["--remount-ro", "/", "--clearenv", "--", *_as_nobody(), "/bin/true"]
     try:
         done = subprocess.run([bwrap, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
