@@ -211,6 +211,18 @@ def test_a_log_replaced_by_a_link_shows_nothing_of_the_host(project, alice, data
         backend_for(call.backend).read_text(str(Path(call.call_dir) / "execution" / "stdout"))
 
 
+def test_an_output_is_read_only_through_real_directories_of_the_call(project, alice, database_file):
+    run, call = run_task(project, alice, f"mkdir -p out && echo kept > out/a.txt && ln -s {database_file.parent} var")
+    backend = backend_for(call.backend)
+    execution = Path(call.call_dir) / "execution"
+
+    assert backend.read_text(str(execution / "out" / "a.txt")) == "kept\n"
+    with pytest.raises(OSError, match="var is not a directory of the call"):
+        backend.read_text(str(execution / "var" / database_file.name))
+    with pytest.raises(OSError, match="not under the Local backend's root"):
+        backend.read_text(str(database_file))
+
+
 def test_a_task_cannot_forge_its_launch_file_or_rc_or_replace_its_script(project, alice):
     command = """
 echo 1 > launch 2>/dev/null && echo 'launch: written' || echo 'launch: kept'

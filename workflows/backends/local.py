@@ -286,9 +286,24 @@ class LocalBackend:
         return data.decode("utf-8", errors="replace"), offset + len(data)
 
     def read_text(self, path: str) -> str:
-        path = Path(path)
-        with os.fdopen(open_in_call(path.parent, path.name), "rb") as f:
-            return f.read().decode()
+        """Return a file a job wrote under the root, following no link on the way (raise OSError)."""
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        if relative.startswith(".."):
+            raise OSError(f"{path} is not under the {self.name} backend's root {self.root}")
+        *folders, name = Path(relative).parts
+        directory = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for folder in folders:  # one at a time, so that no directory on the way can be a link
+                try:
+                    inner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+                except OSError as exc:
+                    raise OSError(f"{path}: {folder} is not a directory of the call (a link?): {exc.strerror}") from None
+                os.close(directory)
+                directory = inner
+            with os.fdopen(_open_file_at(directory, name, shown=path), "rb") as f:
+                return f.read().decode()
+        finally:
+            os.close(directory)
 
     def localize(self, uri: str, *, into: str) -> str:
         raise OSError(f"cannot read {uri}: the local backend reads only files on this host")
@@ -301,7 +316,7 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def open_in_call(directory: Path, name: str) -> int:
+def open_in_call(directory: Path | str, name: str) -> int:
     """Open a file a job wrote, read-only, without following a link; raise OSError (FileNotFoundError if none).
 
     A sandboxed command owns its execution directory: it could leave a link to a host file
@@ -310,17 +325,21 @@ def open_in_call(directory: Path, name: str) -> int:
     """
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise OSError(f"{directory}/{name} is a link: not followed out of the call directory") from None
-            raise
+        return _open_file_at(dir_fd, name, shown=f"{directory}/{name}")
     finally:
         os.close(dir_fd)
+
+
+def _open_file_at(dir_fd: int, name: str, *, shown: str) -> int:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{shown} is a link: not followed out of the call directory") from None
+        raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise OSError(f"{directory}/{name} is not a regular file")
+        raise OSError(f"{shown} is not a regular file")
     return fd
 
 
