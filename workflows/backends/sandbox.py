@@ -63,16 +63,16 @@ def bwrap_args(*, box: SandboxConfig, execution: str, inputs: Sequence[str], scr
     execution = os.path.abspath(execution)
     args = _namespaces(box) + _system(box)
     args += ["--ro-bind-data", str(PASSWD_FD), "/etc/passwd", "--ro-bind-data", str(GROUP_FD), "/etc/group"]
-    seen = set()
+    seen, made = set(), set()
     for path in [*box.read_only_paths, *inputs]:
         path = os.path.abspath(path)
         if path in seen or path == execution or path.startswith(execution + "/"):
             continue  # the call's own files (write_*() made them there) are bound writable below
         seen.add(path)
-        args += _mount_point(path) + ["--ro-bind", path, path]
+        args += _mount_point(path, made) + ["--ro-bind", path, path]
     # Bind-mounted files cannot be removed or replaced: the command cannot tamper with its own
     # start (script), the pid the poller checks (launch) or its return code (rc, written after it).
-    args += _mount_point(execution) + ["--bind", execution, execution]
+    args += _mount_point(execution, made) + ["--bind", execution, execution]
     for name in ("script", "launch", "rc"):
         args += ["--ro-bind", f"{execution}/{name}", f"{execution}/{name}"]
     args += ["--remount-ro", "/", "--chdir", execution, "--clearenv", "--setenv", "PATH", PATH,
@@ -117,8 +117,12 @@ def _system(box: SandboxConfig) -> list[str]:
     return args
 
 
-def _mount_point(path: str) -> list[str]:
+def _mount_point(path: str, made: set[str] | None = None) -> list[str]:
     # bwrap makes the missing parents of a bind mode 0700 (root's): make them 0755 first, or
-    # nobody could not reach what is bound there.
+    # nobody could not reach what is bound there. (Once per folder: a gather has many inputs in one.)
     parent = str(PurePosixPath(path).parent)
-    return [] if parent == "/" else ["--dir", parent]
+    if parent == "/" or (made is not None and parent in made):
+        return []
+    if made is not None:
+        made.add(parent)
+    return ["--dir", parent]
