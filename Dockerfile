@@ -4,7 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     BATCHSITE_VAR_DIR=/var/lib/batchsite PORT=8000
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bash util-linux \
+ && apt-get install -y --no-install-recommends bash util-linux bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /app batchsite \
  && mkdir -p /var/lib/batchsite && chown batchsite /var/lib/batchsite

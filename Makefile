@@ -7,7 +7,7 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv venv-dev services chromium demo clients
+.PHONY: run test venv venv-dev services chromium bubblewrap demo clients
 
 $(VENV)/.requirements: requirements.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ demo: venv
 
 # Web, one Celery worker and Celery beat on SQLite, local files and the local backend.
 # Redis is used when $(REDIS_URL) answers, else kombu's filesystem transport under var/.
-run: demo
+run: demo bubblewrap
 	@if $(PY) -c "import redis,sys; redis.Redis.from_url('$(REDIS_URL)', socket_connect_timeout=1).ping()" 2>/dev/null; \
 	then echo "Broker: Redis at $(REDIS_URL)"; export REDIS_URL='$(REDIS_URL)'; \
 	else echo "Broker: no Redis at $(REDIS_URL); using the filesystem queue under var/"; unset REDIS_URL; fi; \
@@ -53,6 +53,11 @@ services:
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# The local backend runs every call in a bubblewrap sandbox, and refuses calls without it (README, "Sandbox").
+bubblewrap:
+	@test -x /usr/bin/bwrap || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+	  || { echo "Install bubblewrap (apt-get install bubblewrap) as root: the local backend needs it" >&2; exit 1; }
+
 # The whole suite on PostgreSQL and Redis, AWS through moto's server, browsers in Chromium.
-test: venv-dev services chromium clients
+test: venv-dev services chromium bubblewrap clients
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)

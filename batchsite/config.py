@@ -126,6 +126,16 @@ class DockerHub:
 
 
 @dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    """A local provider's `sandbox` block: how its calls run under bubblewrap (README, Sandbox)."""
+
+    bwrap: str = "bwrap"  # the bubblewrap binary: a name on PATH or a path
+    allow_network: bool = False
+    trusted_single_user: bool = False  # without bubblewrap, run calls unsandboxed rather than refuse them
+    read_only_paths: tuple[str, ...] = ()  # host paths every call may also read (tools, references)
+
+
+@dataclasses.dataclass(frozen=True)
 class ProviderConfig:
     name: str
     actor_factory: str
@@ -145,6 +155,7 @@ class ProviderConfig:
     execution_role_arn: str | None
     # The whole `config` block, unknown keys included (Cromwell keeps them too), secrets wrapped.
     raw: Mapping[str, Any] = dataclasses.field(repr=False)
+    sandbox: SandboxConfig = SandboxConfig()  # local providers only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +219,10 @@ def describe(config: BatchsiteConfig) -> str:
             lines.append(f"  queue: {p.queue_arn or '(none: every task must set queueArn)'}")
             lines.append(f"  script bucket: {p.script_bucket_name}")
             lines.append(f"  execution role (private registries): {p.execution_role_arn or '(none)'}")
+        if p.kind == "local":
+            box = p.sandbox
+            lines.append(f"  sandbox: bubblewrap ({box.bwrap}), network {'allowed' if box.allow_network else 'none'}"
+                         + (", trusted single-user (runs unsandboxed without bubblewrap)" if box.trusted_single_user else ""))
         limit = "no limit" if p.concurrent_job_limit is None else p.concurrent_job_limit
         lines.append(f"  concurrent-job-limit: {limit}")
         if p.auth:
@@ -472,10 +487,31 @@ def _provider(name: str, tree: Any, aws: AwsConfig, notes: list[str],
     )
     if kind == "aws_batch":
         fields.update(_aws_batch_fields(fields, cpath, aws, notes, placeholders))
-    elif _str(conf, "submit", cpath) not in (None, LOCAL_SUBMIT):
+    else:
+        fields["sandbox"] = _sandbox(_obj(conf, "sandbox", cpath), f"{cpath}.sandbox")
+    if kind == "local" and _str(conf, "submit", cpath) not in (None, LOCAL_SUBMIT):
         # An SFS provider for SLURM, SGE, ... would still run here as a local process.
         notes.append(f"{cpath}.submit: ignored; Batchsite runs every local call as a bash process")
     return ProviderConfig(**fields)
+
+
+def _sandbox(tree: Mapping, path: str) -> SandboxConfig:
+    for key in tree:
+        if key not in ("bwrap", "allow-network", "trusted-single-user", "read-only-paths"):
+            raise ConfigError(f"{path}.{key}: unknown key (expected bwrap, allow-network, trusted-single-user, "
+                              "read-only-paths)")
+    flags = {}
+    for key in ("allow-network", "trusted-single-user"):
+        value = _at(tree, key, path)
+        if value is not _MISSING and not isinstance(value, bool):
+            raise ConfigError(f"{path}.{key}: expected true or false, got {_show(value)}")
+        flags[key] = value is True
+    paths = _at(tree, "read-only-paths", path)
+    paths = [] if paths is _MISSING else paths
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+        raise ConfigError(f'{path}.read-only-paths: expected a list of absolute paths, like ["/opt/tools"]')
+    return SandboxConfig(bwrap=_str(tree, "bwrap", path, default="bwrap"), allow_network=flags["allow-network"],
+                         trusted_single_user=flags["trusted-single-user"], read_only_paths=tuple(paths))
 
 
 def _aws_batch_fields(fields: dict, cpath: str, aws: AwsConfig, notes: list[str],

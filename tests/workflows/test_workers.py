@@ -17,14 +17,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SCATTER = """version 1.0
 workflow wf {
-  input { Int n  String log  Float pause }
-  scatter (i in range(n)) { call t { input: i = i, log = log, pause = pause } }
+  input { Int n  Float pause }
+  scatter (i in range(n)) { call t { input: i = i, pause = pause } }
   output { Array[Int] out = t.out }
 }
 task t {
-  input { Int i  String log  Float pause }
+  input { Int i  Float pause }
   command <<<
-    echo "start ~{i}" >> ~{log}
+    echo "start ~{i}" >> started
     sleep ~{pause}
     echo ~{i}
   >>>
@@ -42,10 +42,9 @@ def test_killing_the_worker_five_times_loses_no_call_and_runs_none_twice(service
     env, logs = services
     team.max_running_jobs = 16
     team.save()
-    starts = tmp_path / "starts.log"
     the_worker = worker(env, logs / "worker.log", concurrency=2)
     with running(the_worker, beat(env, logs / "beat.log")):
-        run = submit(project, alice, SCATTER, {"wf.n": 200, "wf.log": str(starts), "wf.pause": 0.2})
+        run = submit(project, alice, SCATTER, {"wf.n": 200, "wf.pause": 0.2})
         rng = random.Random(20261124)
         for _ in range(5):
             time.sleep(rng.uniform(0.5, 2.0))
@@ -57,8 +56,11 @@ def test_killing_the_worker_five_times_loses_no_call_and_runs_none_twice(service
     run.refresh_from_db()
     assert status == "Succeeded", run.failures
     assert run.outputs == {"wf.out": list(range(200))}
-    assert len(starts.read_text().splitlines()) == 200
-    assert sorted(starts.read_text().splitlines()) == sorted(f"start {i}" for i in range(200))
+    # A start appends to its own call directory's `started` (a sandboxed call can write nowhere else).
+    starts = [line for path in Path(run.root).glob("call-t/shard-*/attempt-*/execution/started")
+              for line in path.read_text().splitlines()]
+    assert len(starts) == 200
+    assert sorted(starts) == sorted(f"start {i}" for i in range(200))
     assert len(list(Path(run.root).glob("call-t/shard-*/attempt-*/execution/rc"))) == 200
     assert Call.objects.filter(run=run).count() == 200
     assert Call.objects.filter(run=run, status=Call.Status.SUCCEEDED, attempt=1).count() == 200
@@ -72,8 +74,7 @@ def test_four_racing_workers_never_exceed_any_teams_cap(services, alice, tmp_pat
         team = team_create(name=f"Team {slug}", slug=slug, max_running_jobs=cap)
         membership_set(team=team, user=alice, role=Membership.Role.ADMIN)
         project = project_create(team=team, name="P", slug="p")
-        runs.append(submit(project, alice, SCATTER, {"wf.n": 100, "wf.log": str(tmp_path / f"{slug}.log"),
-                                                     "wf.pause": 0.1}))
+        runs.append(submit(project, alice, SCATTER, {"wf.n": 100, "wf.pause": 0.1}))
     peaks = {slug: 0 for slug in caps}
     over = []
     stop = threading.Event()

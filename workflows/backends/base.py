@@ -13,7 +13,9 @@ class StagedFile:
     """A file the job must find at job_path before its command runs: fetched from uri, or content."""
 
     job_path: str
-    uri: str = ""  # an input the job downloads (s3://bucket/key; a key prefix for a Directory)
+    # an input the job downloads (s3://bucket/key; a key prefix for a Directory), or for a job on
+    # this host the host path its sandbox binds read-only at job_path
+    uri: str = ""
     content: bytes = b""  # a file write_*() made on this host while the command was evaluated
 
 
@@ -157,8 +159,11 @@ class HostWorkspace:
         self.work_dir = f"{call_dir}/execution"
         self.stdout = f"{self.work_dir}/stdout"
         self.stderr = f"{self.work_dir}/stderr"
+        self._inputs: dict[str, None] = {}  # the host paths the command was given, in order
 
     def job_path(self, path: str) -> str:
+        if "://" not in path:
+            self._inputs[path] = None
         return path
 
     def stored_path(self, path: str) -> str:
@@ -170,4 +175,5 @@ class HostWorkspace:
         raise OSError(f"cannot read {uri}: this backend reads only files on this host")
 
     def staged(self) -> tuple[StagedFile, ...]:
-        return ()
+        """Return the command's File and Directory inputs: the sandbox binds them read-only."""
+        return tuple(StagedFile(job_path=path, uri=path) for path in self._inputs)

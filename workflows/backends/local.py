@@ -2,22 +2,29 @@
 
 The process runs in its own session (reparented to init), so a worker that dies or
 restarts loses nothing: the next poll finds the `rc` file the script writes when it ends.
-A job's handle is its execution directory. No container engine: `docker` is ignored.
+The task's command runs inside a bubblewrap sandbox (sandbox.py) unless the provider is a
+trusted single-user setup without bubblewrap. A job's handle is its execution directory.
+No container engine: `docker` is ignored.
 """
+import errno
 import hashlib
 import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from batchsite.config import SandboxConfig
+from workflows.backends import sandbox
 from workflows.backends.base import HostWorkspace, JobSpec, JobState, Submitted
 
 # A submitted job whose process has not started after this long never will.
@@ -26,17 +33,44 @@ LOG_CHUNK = 256 * 1024
 LAUNCH_BATCH = 1000  # scripts per launcher command line, well under the kernel's argument limit
 
 
-def wrapper_script(*, execution_dir: str, command: str) -> str:
-    """Return the bash script that runs a command in its execution dir and records rc."""
+def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None,
+                   options: Sequence[str] = (), inner: Sequence[str] = (), memory: int | None = None) -> str:
+    """Return the bash script that starts a call, records its rc, and (as `script task`) runs its command.
+
+    bwrap: the bubblewrap binary, with its options and the command it runs (sandbox.bwrap_args);
+    None to run unsandboxed.
+    """
+    script = f"{execution_dir}/script"
+    if bwrap is None:
+        start = f"/bin/bash {shlex.quote(script)} task"
+    else:
+        # Arguments go through a pipe (--args): a call with thousands of inputs would pass the
+        # kernel's limit on a command line. The passwd and group the sandbox shows come the same way.
+        start = (
+            # An empty rc, bound read-only into the sandbox, so the command cannot end its call early.
+            ": > rc || exit 1\n"
+            "sandbox=(\n" + "".join(f"  {shlex.quote(arg)}\n" for arg in options) + ")\n"
+            # The runtime's memory bounds the command's data (heap and anonymous maps), where allowed.
+            + (f"ulimit -d {max(memory // 1024, 1)} 2>/dev/null || true\n" if memory else "")
+            + f"{shlex.quote(bwrap)} --args {sandbox.ARGS_FD} -- {shlex.join(inner)}"
+            f" {sandbox.ARGS_FD}< <(printf '%s\\0' \"${{sandbox[@]}}\")"
+            f" {sandbox.PASSWD_FD}<<< {shlex.quote(sandbox.PASSWD)} {sandbox.GROUP_FD}<<< {shlex.quote(sandbox.GROUP)}"
+        )
     return (
         "#!/bin/bash\n"
+        "# Batchsite: this part starts the call and records its rc; the task's command, below, runs as `script task`.\n"
+        'if [ "${1-}" != task ]; then\n'
         f"cd {shlex.quote(execution_dir)} || exit 1\n"
         "# Exactly once: a second start of this attempt (a repeated submit) finds launch and leaves.\n"
         "(set -o noclobber; echo $$ > launch) 2>/dev/null || exit 0\n"
-        "(\n"
+        f"{start} > stdout 2> stderr < /dev/null\n"
+        "rc=$?\n"
+        "# The command could have left a link named rc.tmp: never write through one.\n"
+        "rm -rf rc.tmp && (set -o noclobber; echo $rc > rc.tmp) && mv -fT rc.tmp rc\n"
+        "exit 0\n"
+        "fi\n"
+        "shift\n"
         f"{command}\n"
-        ") > stdout 2> stderr < /dev/null\n"
-        "echo $? > rc.tmp && mv rc.tmp rc\n"
     )
 
 
@@ -51,9 +85,14 @@ def _alive(pid: int, script: str) -> bool:
 
 def _read_int(path: Path) -> int | None:
     try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        fd = open_in_call(path.parent, path.name)
+    except OSError:  # not there yet (or not a file of ours: never followed)
         return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return int(f.read(64).strip())
+        except ValueError:  # empty: the sandbox's placeholder until the script writes it
+            return None
 
 
 class LocalBackend:
@@ -62,10 +101,13 @@ class LocalBackend:
     collect_threads = 1
     log_streams = ("stdout", "stderr")
 
-    def __init__(self, name: str, root: str, *, poll_seconds: float = 0.1):
+    def __init__(self, name: str, root: str, box: SandboxConfig = SandboxConfig(), *, poll_seconds: float = 0.1):
         self.name = name
         self.root = root
+        self.box = box
         self.poll_seconds = poll_seconds
+        self._bwrap: str | None = None  # bubblewrap's path, once a sandbox was seen to start
+        self._unsandboxed = False  # a trusted single-user setup found no working bubblewrap
 
     def run_root(self, wdl_name: str, run_id) -> str:
         return str(PurePosixPath(self.root) / wdl_name / str(run_id))
@@ -74,14 +116,47 @@ class LocalBackend:
         return nullcontext(HostWorkspace(call_dir))
 
     def check(self, job: JobSpec) -> None:
-        pass  # any bash command runs here
+        """Refuse a job when no sandbox can run it, or when an input is one of Batchsite's own files."""
+        if self._sandbox() is None:
+            return  # a trusted single-user setup: the command sees everything anyway
+        var, root = os.path.realpath(settings.VAR_DIR), os.path.realpath(self.root)
+        for staged in job.files:
+            path = os.path.realpath(staged.uri)
+            if _within(path, var) and not _within(path, root):
+                # The database file, uploads, the queue: declared as a File input, it would be bound in.
+                raise ValueError(f"input {staged.uri} is one of Batchsite's own files (under {settings.VAR_DIR}); "
+                                 "a call may read only its inputs and the calls' directories")
+
+    def _sandbox(self) -> str | None:
+        """Return bubblewrap's path; None for a trusted single-user setup without it; else raise ValueError."""
+        if self._bwrap is None and not self._unsandboxed:
+            try:
+                self._bwrap = sandbox.probe(self.box)
+            except sandbox.SandboxUnavailable as exc:
+                if self.box.trusted_single_user:
+                    self._unsandboxed = True
+                    return None
+                raise ValueError(
+                    f"{exc}. Calls of the {self.name} backend run only sandboxed: install bubblewrap "
+                    f"(Debian package bubblewrap), or, on a trusted single-user setup, set "
+                    f"backend.providers.{self.name}.config.sandbox.trusted-single-user = true"
+                ) from None
+        return self._bwrap
 
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         submitted, scripts = [], []
+        bwrap = self._sandbox() if jobs else None
         for job in jobs:
             execution = Path(job.call_dir) / "execution"
             execution.mkdir(parents=True, exist_ok=True)
-            script = wrapper_script(execution_dir=str(execution), command=job.command)
+            options, inner = [], []
+            if bwrap is not None:
+                inputs = [f.uri for f in job.files if f.uri and "://" not in f.uri]
+                self._prepare_sandboxed(execution, inputs)
+                options, inner = sandbox.bwrap_args(box=self.box, execution=str(execution), inputs=inputs,
+                                                    script=str(execution / "script"))
+            script = wrapper_script(execution_dir=str(execution), command=job.command, bwrap=bwrap,
+                                    options=options, inner=inner, memory=job.runtime.get("memory"))
             (execution / "script").write_text(script)
             key = self._store_script(job.script_prefix, script)
             if not (execution / "launch").exists():
@@ -98,6 +173,20 @@ class LocalBackend:
                 close_fds=True, check=True,
             )
         return submitted
+
+    def _prepare_sandboxed(self, execution: Path, inputs: Sequence[str]) -> None:
+        """Give the sandbox's uid the execution directory (the only place it writes) and its inputs to read."""
+        (execution / "tmp").mkdir(exist_ok=True)  # the command's HOME and TMPDIR
+        if not sandbox.privileged():
+            return  # the sandbox's uid is this user's, in a user namespace
+        for path in (execution, execution / "tmp"):
+            os.chown(path, sandbox.UID, sandbox.GID)
+        for path in inputs:
+            # write_*() files are made private (mkstemp); those under the root are Batchsite's own.
+            if path.startswith(self.root + "/") and not os.path.islink(path) and os.path.isfile(path):
+                mode = os.stat(path).st_mode
+                if not mode & stat.S_IROTH:
+                    os.chmod(path, mode | stat.S_IRGRP | stat.S_IROTH)
 
     def _store_script(self, prefix: str, script: str) -> str:
         """Keep the script under the run's prefix in Batchsite's storage, as S3 would hold it."""
@@ -218,23 +307,71 @@ class LocalBackend:
                 time.sleep(0.05)
 
     def read_log(self, handle: str, call_dir: str, stream: str, offset: int = 0) -> tuple[str, int]:
-        path = Path(call_dir) / "execution" / stream
         try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(LOG_CHUNK)
-        except FileNotFoundError:
+            fd = open_in_call(Path(call_dir) / "execution", stream)
+        except OSError:  # not written yet, or the command made it a link: nothing to show
             return "", offset
+        with os.fdopen(fd, "rb") as f:
+            f.seek(offset)
+            data = f.read(LOG_CHUNK)
         return data.decode("utf-8", errors="replace"), offset + len(data)
 
     def read_text(self, path: str) -> str:
-        return Path(path).read_text()
+        """Return a file a job wrote under the root, following no link on the way (raise OSError)."""
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        if relative.startswith(".."):
+            raise OSError(f"{path} is not under the {self.name} backend's root {self.root}")
+        *folders, name = Path(relative).parts
+        directory = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for folder in folders:  # one at a time, so that no directory on the way can be a link
+                try:
+                    inner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+                except OSError as exc:
+                    raise OSError(f"{path}: {folder} is not a directory of the call (a link?): {exc.strerror}") from None
+                os.close(directory)
+                directory = inner
+            with os.fdopen(_open_file_at(directory, name, shown=path), "rb") as f:
+                return f.read().decode()
+        finally:
+            os.close(directory)
 
     def localize(self, uri: str, *, into: str) -> str:
         raise OSError(f"cannot read {uri}: the local backend reads only files on this host")
 
     def publish(self, path: str, *, under: str) -> str:
         return path  # its jobs run on this host
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def open_in_call(directory: Path | str, name: str) -> int:
+    """Open a file a job wrote, read-only, without following a link; raise OSError (FileNotFoundError if none).
+
+    A sandboxed command owns its execution directory: it could leave a link to a host file
+    (the database, /etc/shadow) where its stdout or an output should be. Only a regular file
+    named directly in the directory is opened.
+    """
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        return _open_file_at(dir_fd, name, shown=f"{directory}/{name}")
+    finally:
+        os.close(dir_fd)
+
+
+def _open_file_at(dir_fd: int, name: str, *, shown: str) -> int:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{shown} is a link: not followed out of the call directory") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{shown} is not a regular file")
+    return fd
 
 
 def _group_alive(pgid: int) -> bool:

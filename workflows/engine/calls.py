@@ -72,6 +72,7 @@ def collect(doc: Document, task: str, inputs: dict, *, work_dir: str, stdout: st
                                     _postprocess_task_output_decl_paths(logger, decl, v, call_dir))
             host_value = Value.rewrite_paths(value, lambda v, decl=decl:
                                              _task_output_host_path(logger, decl.name, v, call_dir))
+            Value.rewrite_paths(host_value, lambda v, decl=decl: call_dir.check_links(decl.name, v))
         except (Error.RuntimeError, ValueError, OSError) as exn:
             raise OutputError(decl.name, _message(exn)) from exn
         env = env.bind(decl.name, value)  # later outputs may use it, with the paths the task saw
@@ -124,10 +125,11 @@ class _CallDir:
     def host_path(self, path: str, inputs_only: bool = False) -> str | None:
         """Map a File value the task sees to a host path, or None when it does not exist."""
         directory = path.endswith("/")
-        if path == f"{VIRTUAL_DIR}/stdout.txt":
-            return self.stdout if self.stdout and os.path.isfile(self.stdout) else None
-        if path == f"{VIRTUAL_DIR}/stderr.txt":
-            return self.stderr if self.stderr and os.path.isfile(self.stderr) else None
+        if path in (f"{VIRTUAL_DIR}/stdout.txt", f"{VIRTUAL_DIR}/stderr.txt"):
+            host = self.stdout if path.endswith("/stdout.txt") else self.stderr
+            if host and os.path.islink(host):  # the command replaced its log with a link to a host file
+                raise runtime_error.OutputError(f"{os.path.basename(host)} is a link, not the command's output")
+            return host if host and os.path.isfile(host) else None
         host = self._input_host(path)
         if host is not None:
             if is_uri(host):
@@ -147,6 +149,18 @@ class _CallDir:
         if not path_really_within(host, self.work_dir):
             raise runtime_error.OutputError(f"{path} is outside the call's working directory")
         return host
+
+    def check_links(self, output: str, value: Value.File | Value.Directory) -> str:
+        """Refuse a produced Directory holding a link (to a file or a directory) that leads out of it."""
+        top = value.value
+        if isinstance(value, Value.Directory) and top.startswith(self.work_dir + "/"):
+            for folder, dirs, files in os.walk(top):
+                for name in dirs + files:
+                    path = os.path.join(folder, name)
+                    if os.path.islink(path) and not path_really_within(path, top):
+                        raise runtime_error.OutputError(
+                            f"Directory in output {output} holds a link out of it: {os.path.relpath(path, top)}")
+        return top
 
     def _input_host(self, path: str) -> str | None:
         if path in self.input_path_map_rev:

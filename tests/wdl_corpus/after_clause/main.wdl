@@ -1,26 +1,30 @@
 version 1.1
 
 # "after" orders calls that share no data: check runs only once mark has finished.
+# (Each call sees only its own directory, so the two compare clocks, not files.)
 workflow after_clause {
   call mark
   call check after mark
   output {
-    String seen = check.seen
+    String seen = if check.started >= mark.ended then "mark ran first" else "mark has not run"
   }
 }
 
 task mark {
   command <<<
-    echo "marked" > ../../../mark-was-here
+    sleep 1
+    date +%s%N
   >>>
+  output {
+    Int ended = read_int(stdout())
+  }
 }
 
 task check {
   command <<<
-    # test driver layout: <run>/<call>/attempt-<n>/work
-    if [ -e ../../../mark-was-here ]; then echo "mark ran first"; else echo "mark has not run"; fi
+    date +%s%N
   >>>
   output {
-    String seen = read_string(stdout())
+    Int started = read_int(stdout())
   }
 }

@@ -9,11 +9,9 @@ workflow retry {
 
 task flaky {
   command <<<
-    # Fails on its first attempt only. The attempt count lives two levels above the work
-    # directory, in the call's own directory (test driver layout: <call>/attempt-<n>/work).
-    count_file=../../attempts
-    n=$(( $(cat "$count_file" 2>/dev/null || echo 0) + 1 ))
-    echo "$n" > "$count_file"
+    # Fails on its first attempt only. Each attempt runs in a directory of its own under
+    # attempt-<n> (the test driver's <call>/attempt-<n>/work, Batchsite's .../attempt-<n>/execution).
+    n=$(pwd | grep -o 'attempt-[0-9]*' | tail -n 1 | cut -d- -f2)
     if [ "$n" -lt 2 ]; then
       echo "attempt $n fails" >&2
       exit 1

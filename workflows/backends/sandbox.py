@@ -1,0 +1,128 @@
+"""The bubblewrap sandbox of a local call: what its command sees of this host, and nothing more.
+
+A call runs as an unprivileged uid with a clean environment, read-only system directories, its
+execution directory writable, its File inputs read-only, in namespaces of its own (no network
+unless the provider allows it). README, "Sandbox", describes it for operators.
+"""
+import os
+import shutil
+import subprocess
+from pathlib import PurePosixPath
+from typing import Sequence
+
+from batchsite.config import SandboxConfig
+
+UID = GID = 65534  # nobody
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# What bash, coreutils and common tools read under /etc; never passwd/shadow/group of the host.
+ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "nsswitch.conf",
+       "mime.types", "ssl", "ca-certificates", "ca-certificates.conf")
+NETWORK_ETC = ("resolv.conf", "hosts", "host.conf", "gai.conf", "services", "protocols")
+PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"
+GROUP = "root:x:0:\nnogroup:x:65534:"
+PASSWD_FD, GROUP_FD, ARGS_FD = 7, 8, 9  # the job script opens these for bwrap
+
+
+class SandboxUnavailable(Exception):
+    """bubblewrap is missing or cannot make a sandbox here; the message says which and why."""
+
+
+def privileged() -> bool:
+    """Tell whether the worker runs as root: bwrap then drops the call to nobody itself (no user namespace)."""
+    return os.geteuid() == 0
+
+
+def bwrap_path(box: SandboxConfig) -> str:
+    """Return the bubblewrap binary as an absolute path; raise SandboxUnavailable without one."""
+    found = shutil.which(box.bwrap)
+    if found is None:
+        raise SandboxUnavailable(f"bubblewrap is not installed (no {box.bwrap!r} on PATH)")
+    return os.path.abspath(found)
+
+
+def probe(box: SandboxConfig) -> str:
+    """Start an empty sandbox as calls would get; return bwrap's path or raise SandboxUnavailable."""
+    bwrap = bwrap_path(box)
+    args = _namespaces(box) + _system(box)
+    for path in box.read_only_paths:  # a configured path that is not there fails here, not in every call
+        args += _mount_point(path) + ["--ro-bind", path, path]
+    args += ["--remount-ro", "/", "--clearenv", "--", *_as_nobody(), "/bin/true"]
+    try:
+        done = subprocess.run([bwrap, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"{bwrap} did not start a sandbox: {exc}") from None
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip()[-500:] or f"exit code {done.returncode}"
+        raise SandboxUnavailable(f"{bwrap} cannot make a sandbox on this host: {why}")
+    return bwrap
+
+
+def bwrap_args(*, box: SandboxConfig, execution: str, inputs: Sequence[str], script: str) -> tuple[list[str], list[str]]:
+    """Return bwrap's options and the command (`bash script task` in execution, inputs bound read-only)."""
+    execution = os.path.abspath(execution)
+    args = _namespaces(box) + _system(box)
+    args += ["--ro-bind-data", str(PASSWD_FD), "/etc/passwd", "--ro-bind-data", str(GROUP_FD), "/etc/group"]
+    seen, made = set(), set()
+    for path in [*box.read_only_paths, *inputs]:
+        path = os.path.abspath(path)
+        if path in seen or path == execution or path.startswith(execution + "/"):
+            continue  # the call's own files (write_*() made them there) are bound writable below
+        seen.add(path)
+        args += _mount_point(path, made) + ["--ro-bind", path, path]
+    # Bind-mounted files cannot be removed or replaced: the command cannot tamper with its own
+    # start (script), the pid the poller checks (launch) or its return code (rc, written after it).
+    args += _mount_point(execution, made) + ["--bind", execution, execution]
+    for name in ("script", "launch", "rc"):
+        args += ["--ro-bind", f"{execution}/{name}", f"{execution}/{name}"]
+    args += ["--remount-ro", "/", "--chdir", execution, "--clearenv", "--setenv", "PATH", PATH,
+             "--setenv", "HOME", f"{execution}/tmp", "--setenv", "TMPDIR", f"{execution}/tmp"]
+    return args, [*_as_nobody(), "/bin/bash", script, "task"]
+
+
+def _namespaces(box: SandboxConfig) -> list[str]:
+    # --die-with-parent ties the sandbox to the job script that started it, a detached process
+    # whose parent is init: a worker restart leaves it alone, and an abort that kills the
+    # script's process group takes the whole sandbox (every process in its pid namespace) along.
+    args = ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+            "--hostname", "batchsite"]
+    if not box.allow_network:
+        args.append("--unshare-net")
+    if privileged():
+        # bwrap runs as root, so it can reach any path to bind; setpriv then drops the command to
+        # nobody for good (and no new privileges: setuid binaries and file capabilities do nothing).
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    else:
+        args += ["--unshare-user", "--disable-userns", "--uid", str(UID), "--gid", str(GID)]
+    return args
+
+
+def _as_nobody() -> list[str]:
+    if not privileged():
+        return []
+    return ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups", "--bounding-set=-all",
+            "--inh-caps=-all", "--no-new-privs"]
+
+
+def _system(box: SandboxConfig) -> list[str]:
+    args = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):  # merged /usr: /bin -> usr/bin
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--dir", "/etc"]
+    for name in ETC + (NETWORK_ETC if box.allow_network else ()):
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def _mount_point(path: str, made: set[str] | None = None) -> list[str]:
+    # bwrap makes the missing parents of a bind mode 0700 (root's): make them 0755 first, or
+    # nobody could not reach what is bound there. (Once per folder: a gather has many inputs in one.)
+    parent = str(PurePosixPath(path).parent)
+    if parent == "/" or (made is not None and parent in made):
+        return []
+    if made is not None:
+        made.add(parent)
+    return ["--dir", parent]
