@@ -198,8 +198,8 @@ def test_a_claim_is_taken_over_only_once_its_workers_lease_has_lapsed_and_the_sl
 
 
 def test_jobs_a_dead_worker_started_are_adopted_not_started_again(version, alice, team, tmp_path):
-    log = tmp_path / "starts.log"
-    run = run_submit(version=version, user=alice, inputs={"wf.n": 3, "wf.cmd": f"echo start >> {log}"})
+    # Each start is counted in the call's own directory (the sandbox lets a job write nothing else).
+    run = run_submit(version=version, user=alice, inputs={"wf.n": 3, "wf.cmd": "echo start >> starts.log"})
     run_advance(run_id=run.pk)
     claimed = _claim(team.pk, owner="dispatch:host:1:dead")
     backend_for(run.backend).submit([job_spec(call) for call in claimed[:2]])  # then it died
@@ -214,14 +214,18 @@ def test_jobs_a_dead_worker_started_are_adopted_not_started_again(version, alice
     team_dispatch(team_id=team.pk)
     assert statuses(run) == {"submitted": 3}
     wait_for_files([Path(c.call_dir) / "execution" / "rc" for c in claimed])
-    assert log.read_text() == "start\n" * 3
+    assert [(Path(c.call_dir) / "execution" / "starts.log").read_text() for c in claimed] == ["start\n"] * 3
 
 
 def wait_for_files(paths, timeout: float = 10) -> None:
+    """Wait until every file holds something (a sandboxed job's rc is an empty placeholder until it ends)."""
+    def written(p: Path) -> bool:
+        return p.exists() and p.stat().st_size > 0
+
     deadline = time.monotonic() + timeout
-    while not all(p.exists() for p in paths) and time.monotonic() < deadline:
+    while not all(written(p) for p in paths) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert all(p.exists() for p in paths), paths
+    assert all(written(p) for p in paths), paths
 
 
 def test_a_dispatch_whose_lease_lapsed_submits_nothing(version, alice, team):
