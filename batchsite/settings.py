@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "workflows.api.middleware.ApiExceptionMiddleware",
 ]
 
 ROOT_URLCONF = "batchsite.urls"
@@ -163,6 +164,15 @@ BATCHSITE_POLL_SECONDS = {"local": float(os.environ.get("BATCHSITE_LOCAL_POLL_SE
 BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 # A call claimed for submission longer than this is looked up on its backend by name.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
+# Every team's limits unless an operator sets the team's own in the admin (teams.selectors.team_limits).
+# Generous for genomics (a 20,000-sample joint call's inputs are about 5 MB), never unbounded.
+BATCHSITE_DEFAULT_LIMITS = {
+    "max_input_bytes_per_run": 10 * 1024 * 1024,
+    "max_input_bytes_per_value": 5 * 1024 * 1024,
+    "max_labels_per_run": 100,
+    "max_runs_per_batch": 100,
+    "max_queued_runs": 1000,
+}
 
 # Shared by web and workers through Redis; each process on its own without it.
 CACHES = {

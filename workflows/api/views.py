@@ -8,14 +8,17 @@ from django.template.loader import get_template
 from django.views.decorators.csrf import csrf_exempt
 
 from batchsite.config import ConfigError, get_config
+from teams.selectors import team_limits
 from workflows.api import SERVER_VERSION, selectors, services
 from workflows.api.describe import workflow_describe
-from workflows.api.forms import request_parts, submission_parse
-from workflows.api.http import ApiError, api_view, failure, reject_nul
+from workflows.api.forms import labels_peek, request_parts, submission_parse
+from workflows.api.http import ApiError, api_view, failure
+from workflows.services.limits import json_load
 from workflows.api.openapi import openapi_document
+from workflows.api.query import run_query
 from workflows.backends import backend_for, provider_for
 from workflows.models import Run
-from workflows.selectors import run_timeline
+from workflows.selectors import offset_parse, run_timeline
 from workflows.services import run_abort, run_release_hold
 
 LOG_LIMIT = 5 * 1024 * 1024  # characters of a log returned in one response
@@ -29,18 +32,25 @@ def _log_url(request, run):
 @api_view("POST")
 def submit(request, version):
     """Submit one workflow: 201 {"id", "status"}."""
-    submission = submission_parse(request_parts(request), batch=False)
-    run = services.api_submit(user=request.user, submission=submission)[0]
+    project, submission = _submission(request, batch=False)
+    run = services.api_submit(user=request.user, project=project, submission=submission)[0]
     return _with_warnings(JsonResponse({"id": str(run.pk), "status": run.status}, status=201), submission.warnings)
 
 
 @api_view("POST")
 def submit_batch(request, version):
     """Submit one workflow per inputs object: 201 [{"id", "status"}, ...]."""
-    submission = submission_parse(request_parts(request), batch=True)
-    runs = services.api_submit(user=request.user, submission=submission)
+    project, submission = _submission(request, batch=True)
+    runs = services.api_submit(user=request.user, project=project, submission=submission)
     body = [{"id": str(run.pk), "status": run.status} for run in runs]
     return _with_warnings(JsonResponse(body, status=201, safe=False), submission.warnings)
+
+
+def _submission(request, *, batch: bool):
+    """Find the project a submission lands in, then check the submission against its team's limits."""
+    parts = request_parts(request)
+    project = services.api_project_resolve(user=request.user, labels=labels_peek(parts))
+    return project, submission_parse(parts, batch=batch, limits=team_limits(project.team))
 
 
 def _with_warnings(response, warnings):
@@ -80,12 +90,11 @@ def labels(request, version, run_id):
     if request.method == "PATCH":
         run = selectors.run_get_for_api(user=request.user, run_id=run_id, write=True)
         try:
-            new = json.loads(request.body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "The labels must be a JSON object of string keys and values") from None
+            new = json_load(request.body or b"null")
+        except ValueError as exc:
+            raise ApiError(400, f"The labels are {exc}: send a JSON object of string keys and values") from None
         if not isinstance(new, dict):
             raise ApiError(400, "The labels must be a JSON object of string keys and values")
-        reject_nul(new, "The labels")
         run = services.run_labels_update(run=run, labels=new)
     else:
         run = selectors.run_get_for_api(user=request.user, run_id=run_id)
@@ -143,16 +152,16 @@ def query(request, version):
     """Find runs of the caller's teams: GET query parameters, or POST a JSON list of one-key objects."""
     if request.method == "POST":
         try:
-            items = json.loads(request.body or b"[]")
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "The query must be a JSON array of objects such as [{\"status\": \"Running\"}]") from None
+            items = json_load(request.body or b"[]")
+        except ValueError as exc:
+            raise ApiError(400, f"The query is {exc}: send a JSON array of objects such as "
+                                "[{\"status\": \"Running\"}]") from None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ApiError(400, "The query must be a JSON array of objects such as [{\"status\": \"Running\"}]")
         params = [(key, value) for item in items for key, value in item.items()]
     else:
         params = [(key, value) for key in request.GET for value in request.GET.getlist(key)]
-    reject_nul(params, "The query parameters")
-    return JsonResponse(selectors.run_query(user=request.user, params=params))
+    return JsonResponse(run_query(user=request.user, params=params))
 
 
 @api_view("GET")
@@ -177,15 +186,12 @@ def call_log(request, version, run_id, call_pk):
         kind = "local"
     stream = request.GET.get("stream") or ("log" if kind == "aws_batch" else "stdout")
     if stream not in ("stdout", "stderr", "log") or (stream == "log" and kind != "aws_batch"):
-        raise ApiError(400, f"stream must be stdout or stderr{' or log' if kind == 'aws_batch' else ''}, not {stream!r}")
-    offset = request.GET.get("offset", "0")
-    if kind == "aws_batch" and stream == "log":
-        # a byte offset into the archived log, or the CloudWatch token a previous answer gave
-        offset = int(offset) if offset.isdigit() else (offset or 0)
-    elif not offset.isdigit():
-        raise ApiError(400, f"offset must be a number of bytes, not {offset!r}")
-    else:
-        offset = int(offset)
+        raise ApiError(400, f"stream must be stdout or stderr{' or log' if kind == 'aws_batch' else ''}, "
+                            f"not {stream[:30]!r}")
+    try:  # AWS Batch's log: a byte offset into the archived log, or the CloudWatch token a previous answer gave
+        offset = offset_parse(request.GET.get("offset", "0"), tokens=kind == "aws_batch" and stream == "log")
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
     text, next_offset = _read_log(call, stream, offset)
     if request.GET.get("format") == "json":
         return JsonResponse({"id": str(run.pk), "call": call.pk, "stream": stream, "text": text,
