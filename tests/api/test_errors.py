@@ -124,3 +124,10 @@ def test_bad_call_filters_on_a_run_page_are_400(client, alice, alice_auth, param
     client.force_login(alice)
     for name in ("run_detail", "run_live"):
         assert client.get(reverse(f"workflows:{name}", args=[run_id]), params).status_code == 400
+
+
+@pytest.mark.parametrize("url", ["/api/workflows/v1", "/api/workflows/v1/batch"])
+def test_an_empty_array_of_inputs_is_400(client, alice_auth, url):
+    response = submit(client, alice_auth, HELLO, [], url=url)
+    assert response.status_code == 400 and "empty array" in response.json()["message"]
+    assert not Run.objects.exists()

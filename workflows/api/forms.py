@@ -72,6 +72,9 @@ def _json_objects(text: str, what: str, errors: list[str]) -> list[dict] | None:
     if len(errors) > before:
         return None
     items = value if isinstance(value, list) else [value]
+    if not items:
+        errors.append(f"{what} is an empty array: there is no workflow to start")
+        return None
     bad = [type(item).__name__ for item in items if not isinstance(item, dict)]
     if bad:
         errors.append(f"{what} must be a JSON object (or, for a batch, an array of objects), not {bad[0]}")

@@ -64,7 +64,8 @@ def json_problem(value, *, path: str = "") -> str | None:
             continue
         elif isinstance(item, int):
             if not INT_MIN <= item <= INT_MAX:
-                return f"{label}: {str(item)[:30]}... is out of range (a 64-bit integer)"
+                shown = str(item)[:30] + "..." if item.bit_length() < 10_000 else "an integer"
+                return f"{label}: {shown} is out of range (a 64-bit integer)"
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return f"{label}: {item} is not a finite number"
