@@ -8,6 +8,7 @@ from teams.selectors import team_limits
 from teams.services import OPTION_PREFIX, OPTION_ROLE
 from workflows.models import Run
 from workflows.services.limits import INT_MAX, INT_MIN, json_load, json_problem, labels_problems
+from workflows.services.versions import MAX_IMPORTS_BYTES, MAX_SOURCE_BYTES
 
 WDL_HELP = "A WDL 1.0 or 1.1 document (.wdl)."
 IMPORTS_HELP = "Optional: a zip of the files the WDL imports, as Cromwell's workflowDependencies."
@@ -16,6 +17,18 @@ IMPORTS_HELP = "Optional: a zip of the files the WDL imports, as Cromwell's work
 class VersionUploadForm(forms.Form):
     source = forms.FileField(label="WDL file", help_text=WDL_HELP)
     imports = forms.FileField(label="Imports zip", required=False, help_text=IMPORTS_HELP)
+
+    def _bounded(self, name: str, most: int):
+        upload = self.cleaned_data.get(name)
+        if upload and upload.size > most:  # refused before it is read
+            raise ValidationError(f"the file is {upload.size:,} bytes; at most {most:,} are allowed")
+        return upload
+
+    def clean_source(self):
+        return self._bounded("source", MAX_SOURCE_BYTES)
+
+    def clean_imports(self):
+        return self._bounded("imports", MAX_IMPORTS_BYTES)
 
     def read(self) -> tuple[bytes, str, bytes | None]:
         """Return the uploaded source bytes, its file name and the imports zip bytes."""

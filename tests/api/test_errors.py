@@ -131,3 +131,19 @@ def test_an_empty_array_of_inputs_is_400(client, alice_auth, url):
     response = submit(client, alice_auth, HELLO, [], url=url)
     assert response.status_code == 400 and "empty array" in response.json()["message"]
     assert not Run.objects.exists()
+
+
+def test_a_file_part_over_the_largest_part_is_413_before_it_is_read(client, alice_auth, monkeypatch):
+    import workflows.api.forms
+
+    monkeypatch.setattr(workflows.api.forms, "MAX_PART_BYTES", 100)
+    response = submit(client, alice_auth, HELLO)
+    assert response.status_code == 413 and "The part workflowSource is" in response.json()["message"]
+
+
+def test_describe_refuses_inputs_over_the_sites_limit(client, alice_auth, settings):
+    settings.BATCHSITE_DEFAULT_LIMITS = {**settings.BATCHSITE_DEFAULT_LIMITS, "max_input_bytes_per_run": 10}
+    body = client.post("/api/womtool/v1/describe", {"workflowSource": upload(HELLO, "hello.wdl"),
+                                                    "workflowInputs": upload({"hello.who": "a long name"}, "i.json")},
+                       **alice_auth).json()
+    assert not body["valid"] and "at most 10 are allowed" in body["errors"][0]

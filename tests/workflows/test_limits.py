@@ -109,3 +109,36 @@ def test_run_wdl_keeps_the_teams_limits(tmp_path, team, project):
         call_command("run_wdl", str(tmp_path / "hello.wdl"), "--inputs", str(tmp_path / "inputs.json"),
                      "--team", "genomics", "--project", "exomes", stdout=io.StringIO(), stderr=io.StringIO())
     assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_wdl_refuses_an_inputs_file_over_the_teams_limit_before_reading_it(tmp_path, team, project):
+    limit(team, max_input_bytes_per_run=20)
+    (tmp_path / "hello.wdl").write_bytes(HELLO)
+    (tmp_path / "inputs.json").write_text('{"hello.who": ' + "1" * 40)  # not JSON: never parsed
+    with pytest.raises(CommandError, match="the inputs are 54 bytes; at most 20 are allowed"):
+        call_command("run_wdl", str(tmp_path / "hello.wdl"), "--inputs", str(tmp_path / "inputs.json"),
+                     "--team", "genomics", "--project", "exomes", stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Run.objects.exists()
+
+
+def test_a_wdl_file_over_the_size_limit_is_refused_by_its_field_before_it_is_read(client, alice, project, monkeypatch):
+    import workflows.forms
+
+    monkeypatch.setattr(workflows.forms, "MAX_SOURCE_BYTES", 10)
+    client.force_login(alice)
+    url = reverse("workflows:create", args=[project.team.slug, project.slug])
+    response = client.post(url, {"name": "W", "source": SimpleUploadedFile("w.wdl", HELLO)})
+    assert response.status_code == 400
+    assert f"the file is {len(HELLO)} bytes; at most 10 are allowed" in field_block(response.content.decode(), "source")
+
+
+def test_the_admin_team_form_refuses_a_nul_in_every_text_field(client, operator, team):
+    from tests.batchsite.test_admin import team_form
+
+    client.force_login(operator)
+    url = reverse("admin:teams_team_change", args=[team.pk])
+    for name in ("name", "slug", "prefix_root", "allowed_role_arns", "default_role_arn", "registry_credential_arn"):
+        response = client.post(url, team_form(team, **{name: "x\x00y"}))
+        assert response.status_code == 200 and 'class="errorlist' in response.content.decode(), name
+    assert Team.objects.get(pk=team.pk).name == "Genomics"
