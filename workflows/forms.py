@@ -240,8 +240,13 @@ class LaunchForm(forms.Form):
             for message in messages:
                 if key == "inputs":
                     name = message.split(": ", 1)[0]
-                    field = "inputs_file" if uploaded else name if name in self.spec else None
-                    if field in self.spec:
+                    # a value inside an input is named by its path: hello.samples[3], hello.sample.name
+                    owner = max((n for n in self.spec if name == n or name.startswith((n + "[", n + "."))),
+                                key=len, default=None)
+                    field = "inputs_file" if uploaded else owner
+                    if field in self.spec and name != owner:
+                        message = f"{name[len(owner):]}: {message.split(': ', 1)[1]}"
+                    elif field in self.spec:
                         message = message.split(": ", 1)[1]
                 elif key in self.fields:
                     field = key

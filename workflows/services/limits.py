@@ -91,7 +91,8 @@ def labels_problems(labels: dict, *, max_labels: int | None = None) -> list[str]
     for key, value in labels.items():
         shown = key[:40] + ("…" if len(key) > 40 else "")
         if not isinstance(value, str):
-            problems.append(f"Invalid label {shown}: {json.dumps(value)[:40]} : Labels must be strings.")
+            problems.append(f"Invalid label {shown}: {json.dumps(value)[:40]} : Labels must be strings "
+                            "(each label must have a string value).")
         elif not key or len(key) > LABEL_MAX:
             problems.append(f"Invalid label: `{shown}` is {len(key)} characters; a key must be 1 to {LABEL_MAX} "
                             "characters")
