@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "workflows.api.middleware.ApiExceptionMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -248,6 +249,15 @@ BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 BATCHSITE_CLAIM_LEASE_SECONDS = float(os.environ.get("BATCHSITE_CLAIM_LEASE_SECONDS", "8"))
 # The same for a claim without a lease (made by a version before leases), after this long.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
+# Every team's limits unless an operator sets the team's own in the admin (teams.selectors.team_limits).
+# Generous for genomics (a 20,000-sample joint call's inputs are about 5 MB), never unbounded.
+BATCHSITE_DEFAULT_LIMITS = {
+    "max_input_bytes_per_run": 10 * 1024 * 1024,
+    "max_input_bytes_per_value": 5 * 1024 * 1024,
+    "max_labels_per_run": 100,
+    "max_runs_per_batch": 100,
+    "max_queued_runs": 1000,
+}
 
 # Shared by web and workers through Redis; each process on its own without it.
 CACHES = {

@@ -14,3 +14,12 @@ urlpatterns = [
     path("", include("workflows.urls")),
     path("", include("teams.urls")),
 ]
+
+
+def handler500(request):
+    """Answer JSON under the API's paths (an error raised outside a view), Django's 500 page elsewhere."""
+    from django.views.defaults import server_error
+
+    from workflows.api.middleware import is_api_path, server_error_body
+
+    return server_error_body(request) if is_api_path(request.path) else server_error(request)

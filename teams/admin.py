@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
@@ -24,6 +25,12 @@ class TeamForm(forms.ModelForm):
     class Meta:
         model = Team
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, default in settings.BATCHSITE_DEFAULT_LIMITS.items():
+            if name in self.fields:
+                self.fields[name].help_text += f" Empty: the site default, {default:,}."
 
     def clean(self):
         cleaned = super().clean()

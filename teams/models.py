@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -25,6 +26,22 @@ class Team(models.Model):
     max_queued_jobs = models.PositiveIntegerField(
         null=True, blank=True, help_text="Refuse submissions beyond this many waiting calls."
     )
+    # Submission limits: empty means the site default (settings.BATCHSITE_DEFAULT_LIMITS; see team_limits).
+    max_input_bytes_per_run = models.PositiveBigIntegerField(
+        "max inputs bytes per run", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="A run's inputs JSON may be at most this many bytes.")
+    max_input_bytes_per_value = models.PositiveBigIntegerField(
+        "max inputs bytes per value", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="One input (a whole array or map counts as one) may be at most this many bytes of JSON.")
+    max_labels_per_run = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="A run may carry at most this many labels.")
+    max_runs_per_batch = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="One batch submission may start at most this many runs.")
+    max_queued_runs = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Refuse submissions while the team has this many runs not finished (submitted, on hold, "
+                  "running or aborting).")
     registry_credential_arn = models.CharField(
         "registry credential secret ARN", max_length=2048, blank=True,
         help_text="Secrets Manager secret for this team's private container registry (AWS Batch pulls with it "

@@ -1,4 +1,5 @@
 """Reads of team data, every one scoped to the user's teams."""
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -66,3 +67,10 @@ def audit_list(*, user, slug: str) -> tuple[Team, QuerySet[AuditEvent]]:
     if membership.role != Membership.Role.ADMIN:
         raise PermissionDenied("Only team admins see the audit trail.")
     return team, AuditEvent.objects.filter(team=team).select_related("user").order_by("-created", "-pk")
+
+
+def team_limits(team: Team) -> dict[str, int]:
+    """Return the team's limits by name: its own where an operator set one, else the site default."""
+    own = (getattr(team, name, None) for name in settings.BATCHSITE_DEFAULT_LIMITS)
+    return {name: default if value is None else value
+            for (name, default), value in zip(settings.BATCHSITE_DEFAULT_LIMITS.items(), own)}

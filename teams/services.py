@@ -199,7 +199,9 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
     return User.objects.create_user(username=username, password=password, email=email)
 
 
-AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs")
+AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs",
+                       "max_input_bytes_per_run", "max_input_bytes_per_value", "max_labels_per_run",
+                       "max_runs_per_batch", "max_queued_runs")
 
 
 def team_values(*, team: Team) -> dict:
@@ -242,6 +244,8 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
         raise ValidationError({"name": "give the token a name, e.g. the machine it is for"})
     if len(name) > 100:
         raise ValidationError({"name": "a token name is at most 100 characters"})
+    if not name.isprintable():
+        raise ValidationError({"name": "a token name may not hold a NUL or another control character"})
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, token_hash=_api_token_hash(secret),
                                     prefix=secret[:_API_TOKEN_SHOWN])

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from workflows.models import Call, CleanupReport, Lease, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
+from workflows.models import (
+    Call, CleanupReport, Lease, RetentionPolicy, Run, RunLabel, Script, Workflow, WorkflowVersion,
+)
 
 
 class VersionInline(admin.TabularInline):
@@ -70,6 +72,19 @@ class RunAdmin(admin.ModelAdmin):
 
         aborted = sum(run_abort(run=run, user=request.user) for run in queryset)
         self.message_user(request, f"{aborted} run(s) aborting; {queryset.count() - aborted} had already ended.")
+
+
+@admin.register(RunLabel)
+class RunLabelAdmin(admin.ModelAdmin):
+    list_display = ["key", "value", "run"]
+    search_fields = ["key", "value", "run__id", "run__team__slug"]
+    raw_id_fields = ["run"]
+
+    def has_add_permission(self, request):
+        return False  # labels come with a submission, or the API's PATCH, which keep Run.labels the same
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Call)

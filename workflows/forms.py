@@ -4,8 +4,11 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
+from teams.selectors import team_limits
 from teams.services import OPTION_PREFIX, OPTION_ROLE
 from workflows.models import Run
+from workflows.services.limits import INT_MAX, INT_MIN, json_load, json_problem, labels_problems
+from workflows.services.versions import MAX_IMPORTS_BYTES, MAX_SOURCE_BYTES
 
 WDL_HELP = "A WDL 1.0 or 1.1 document (.wdl)."
 IMPORTS_HELP = "Optional: a zip of the files the WDL imports, as Cromwell's workflowDependencies."
@@ -14,6 +17,18 @@ IMPORTS_HELP = "Optional: a zip of the files the WDL imports, as Cromwell's work
 class VersionUploadForm(forms.Form):
     source = forms.FileField(label="WDL file", help_text=WDL_HELP)
     imports = forms.FileField(label="Imports zip", required=False, help_text=IMPORTS_HELP)
+
+    def _bounded(self, name: str, most: int):
+        upload = self.cleaned_data.get(name)
+        if upload and upload.size > most:  # refused before it is read
+            raise ValidationError(f"the file is {upload.size:,} bytes; at most {most:,} are allowed")
+        return upload
+
+    def clean_source(self):
+        return self._bounded("source", MAX_SOURCE_BYTES)
+
+    def clean_imports(self):
+        return self._bounded("imports", MAX_IMPORTS_BYTES)
 
     def read(self) -> tuple[bytes, str, bytes | None]:
         """Return the uploaded source bytes, its file name and the imports zip bytes."""
@@ -24,7 +39,7 @@ class VersionUploadForm(forms.Form):
 
 class WorkflowCreateForm(VersionUploadForm):
     name = forms.CharField(max_length=100)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10_000)
     field_order = ["name", "description", "source", "imports"]
 
 
@@ -32,7 +47,6 @@ class WorkflowCreateForm(VersionUploadForm):
 
 _FILE_RE = re.compile(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+|/.*)$")
 _INTERPOLATION = re.compile(r"[~$]\{")
-MAX_INPUTS_BYTES = 10 * 1024 * 1024
 
 
 def _base_type(wdl_type: str) -> str:
@@ -54,12 +68,15 @@ class WdlJsonField(forms.CharField):
         if not value.strip():
             return None
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            parsed = json_load(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
         if parsed is not None and not isinstance(parsed, self.shape):
             wanted = "a JSON array [...]" if self.shape is list else "a JSON object {...}"
             raise ValidationError(f"must be {wanted}, not {type(parsed).__name__}")
+        problem = json_problem(parsed)
+        if problem:
+            raise ValidationError(problem)
         return parsed
 
     def prepare_value(self, value):
@@ -79,8 +96,8 @@ def _literal_default(spec: dict):
     if len(text) >= 2 and text[0] == text[-1] == "'" and "'" not in text[1:-1] and "\\" not in text:
         return text[1:-1]
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return json_load(text)
+    except ValueError:
         return None
 
 
@@ -109,7 +126,8 @@ def _typed_field(spec: dict, base: str) -> forms.Field:
     common = {"required": False, "label": spec["name"].split(".", 1)[1], "initial": _literal_default(spec),
               "help_text": _input_help(spec, base)}
     if base == "Int":
-        return forms.IntegerField(error_messages={"invalid": "an Int is a whole number, like 3"}, **common)
+        return forms.IntegerField(error_messages={"invalid": "an Int is a whole number, like 3"},
+                                  min_value=INT_MIN, max_value=INT_MAX, **common)
     if base == "Float":
         return forms.FloatField(error_messages={"invalid": "a Float is a number, like 0.5"}, **common)
     if base == "Boolean":
@@ -134,11 +152,12 @@ class LaunchForm(forms.Form):
         label="Inputs JSON file", required=False,
         help_text="Cromwell's inputs JSON. When you choose a file, it replaces the fields above.")
     labels = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2, "class": "mono", "placeholder": "sample=NA12878"}),
+        required=False, max_length=100_000, widget=forms.Textarea(attrs={"rows": 2, "class": "mono", "placeholder": "sample=NA12878"}),
         help_text="One label a line, as key=value.")
 
     def __init__(self, *args, spec: list[dict], team, target, **kwargs):
         super().__init__(*args, **kwargs)
+        self.limits = team_limits(team)
         self.spec = {s["name"]: s for s in spec}
         inputs = {name: input_field(s) for name, s in self.spec.items()}
         roles = [("", f"Default: {target.job_role_arn or 'none (the job definition’s role)'}")]
@@ -181,12 +200,16 @@ class LaunchForm(forms.Form):
             if key.strip() in labels:
                 raise ValidationError(f"line {number}: label {key.strip()!r} is given twice")
             labels[key.strip()] = value.strip()
+        problems = labels_problems(labels, max_labels=self.limits["max_labels_per_run"])
+        if problems:
+            raise ValidationError(problems)
         return labels
 
     def clean_inputs_file(self):
         upload = self.cleaned_data.get("inputs_file")
-        if upload and upload.size > MAX_INPUTS_BYTES:
-            raise ValidationError(f"the file is {upload.size:,} bytes; at most {MAX_INPUTS_BYTES:,} are allowed")
+        most = self.limits["max_input_bytes_per_run"]
+        if upload and upload.size > most:
+            raise ValidationError(f"the file is {upload.size:,} bytes; at most {most:,} are allowed")
         return upload
 
     def clean(self):
@@ -217,8 +240,13 @@ class LaunchForm(forms.Form):
             for message in messages:
                 if key == "inputs":
                     name = message.split(": ", 1)[0]
-                    field = "inputs_file" if uploaded else name if name in self.spec else None
-                    if field in self.spec:
+                    # a value inside an input is named by its path: hello.samples[3], hello.sample.name
+                    owner = max((n for n in self.spec if name == n or name.startswith((n + "[", n + "."))),
+                                key=len, default=None)
+                    field = "inputs_file" if uploaded else owner
+                    if field in self.spec and name != owner:
+                        message = f"{name[len(owner):]}: {message.split(': ', 1)[1]}"
+                    elif field in self.spec:
                         message = message.split(": ", 1)[1]
                 elif key in self.fields:
                     field = key
@@ -230,12 +258,12 @@ class LaunchForm(forms.Form):
 # ---- the run list's filters -------------------------------------------------------------
 
 class RunFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False,
+    q = forms.CharField(label="Search", required=False, max_length=200,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Run id or workflow name"}))
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Run.Status.choices])
     workflow = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     submitter = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    label = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "key or key=value"}))
+    label = forms.CharField(required=False, max_length=600, widget=forms.TextInput(attrs={"placeholder": "key or key=value"}))
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(required=False, choices=[("", "Newest first"), ("oldest", "Oldest first")])

@@ -78,7 +78,7 @@ class Run(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
     inputs = models.JSONField(default=dict, blank=True)
     options = models.JSONField(default=dict, blank=True)
-    labels = models.JSONField(default=dict, blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text="As submitted; queries use the RunLabel rows.")
     script_prefix = models.CharField(max_length=1024)
     job_role_arn = models.CharField("job role ARN", max_length=2048, blank=True)
     backend = models.CharField(max_length=100, help_text="The config's backend provider name.")
@@ -97,7 +97,10 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-submitted"]
-        indexes = [models.Index(fields=["team", "-submitted"], name="run_team_submitted")]
+        indexes = [
+            models.Index(fields=["team", "-submitted"], name="run_team_submitted"),
+            models.Index(fields=["team", "status"], name="run_team_status"),  # a team's unfinished runs, counted
+        ]
 
     def __str__(self) -> str:
         return f"{self.version.wdl_name} {self.id}"
@@ -105,6 +108,21 @@ class Run(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status not in self.TERMINAL
+
+
+class RunLabel(models.Model):
+    """One Cromwell label of a run, a row of its own so label queries use an index on any database."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="label_rows")
+    key = models.CharField(max_length=255)
+    value = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_label_unique_key")]
+        indexes = [models.Index(fields=["key", "value"], name="run_label_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
 
 
 class Call(models.Model):

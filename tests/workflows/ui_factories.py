@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from teams.services import audit_record
 from workflows.backends import local_root, provider_for
-from workflows.models import Call, Run
+from workflows.models import Call, Run, RunLabel
 from workflows.services import workflow_create
 
 HELLO = """version 1.0
@@ -58,6 +58,7 @@ def make_run(workflow, user, *, status=Run.Status.SUCCEEDED, labels=None, submit
         backend=provider.name, root=f"{local_root(provider)}/hello/{run_id}",
         started=now - dt.timedelta(minutes=5), ended=None if status not in Run.TERMINAL else now,
     )
+    RunLabel.objects.bulk_create([RunLabel(run=run, key=k, value=v) for k, v in run.labels.items()])
     audit_record(team=run.team, user=user, action="submit", target=f"run {run.pk}")
     if submitted is not None:
         Run.objects.filter(pk=run.pk).update(submitted=submitted)

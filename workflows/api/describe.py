@@ -1,12 +1,13 @@
 """Womtool's describe (POST /api/womtool/v1/describe) answered with miniwdl, in Cromwell's shape."""
-import json
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from workflows import engine
 from workflows.api.forms import Part
 from workflows.services import wdl_check
+from workflows.services.limits import json_load, json_problem
 
 _PRIMITIVES = {"String", "File", "Directory", "Float", "Int", "Boolean"}
 
@@ -68,16 +69,24 @@ def workflow_describe(parts: dict[str, Part]) -> dict:
     except ValidationError as exc:
         return _invalid(exc.messages, version)
     errors = []
-    if "workflowInputs" in parts and parts["workflowInputs"].data.strip():
+    inputs_part = parts.get("workflowInputs")
+    limit = settings.BATCHSITE_DEFAULT_LIMITS["max_input_bytes_per_run"]  # no team here: the site's limit
+    if inputs_part is not None and len(inputs_part.data) > limit:
+        errors.append(f"The inputs are {len(inputs_part.data):,} bytes; at most {limit:,} are allowed")
+    elif inputs_part is not None and inputs_part.data.strip():
         try:
-            inputs = json.loads(parts["workflowInputs"].text())
-            doc.check_inputs(inputs if isinstance(inputs, dict) else None)
-        except json.JSONDecodeError as exc:
-            errors.append(f"The inputs are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-        except RecursionError:
-            errors.append("The inputs are nested too deeply")
-        except engine.InputError as exc:
-            errors.append(str(exc) if isinstance(inputs, dict) else "The inputs must be a JSON object")
+            inputs = json_load(inputs_part.text())
+        except ValueError as exc:
+            errors.append(f"The inputs are {exc}")
+        else:
+            problem = json_problem(inputs) if isinstance(inputs, dict) else "The inputs must be a JSON object"
+            if problem:
+                errors.append(problem)
+            else:
+                try:
+                    doc.check_inputs(inputs)
+                except engine.InputError as exc:
+                    errors.append(str(exc))
     return {
         "valid": not errors,
         "errors": errors,

@@ -6,7 +6,11 @@ import uuid
 
 from django.utils.text import get_valid_filename
 
-from workflows.api.http import ApiError, reject_nul
+from workflows.api.http import ApiError
+from workflows.services.versions import MAX_IMPORTS_BYTES
+from workflows.services.limits import (
+    MAX_OPTIONS_BYTES, inputs_problems, json_load, json_problem, labels_problems,
+)
 
 KNOWN_PARTS = {
     "workflowSource", "wdlSource", "workflowUrl", "workflowRoot", "workflowType", "workflowTypeVersion",
@@ -15,6 +19,8 @@ KNOWN_PARTS = {
 }
 INPUTS_AUX = "workflowInputs_"
 WDL_VERSIONS = {"draft-2", "draft-3", "1.0", "1.1", "1.2", "development"}
+MAX_LABELS_PART_BYTES = 1024 * 1024
+MAX_PART_BYTES = MAX_IMPORTS_BYTES  # the largest part there is reason to send: the imports zip
 
 
 @dataclasses.dataclass
@@ -46,17 +52,17 @@ def request_parts(request) -> dict[str, Part]:
     parts = {name: Part(request.POST.getlist(name)[-1].encode("utf-8")) for name in request.POST}
     for name in request.FILES:
         upload = request.FILES.getlist(name)[-1]
+        if upload.size > MAX_PART_BYTES:
+            raise ApiError(413, f"The part {name[:100]} is {upload.size:,} bytes; at most {MAX_PART_BYTES:,} are allowed")
         parts[name] = Part(upload.read(), upload.name or name)
     return parts
 
 
 def _json(text: str, what: str, errors: list[str]):
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        errors.append(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    except RecursionError:
-        errors.append(f"{what} is nested too deeply")
+        return json_load(text)
+    except ValueError as exc:
+        errors.append(f"{what} is {exc}")
     return None
 
 
@@ -66,6 +72,9 @@ def _json_objects(text: str, what: str, errors: list[str]) -> list[dict] | None:
     if len(errors) > before:
         return None
     items = value if isinstance(value, list) else [value]
+    if not items:
+        errors.append(f"{what} is an empty array: there is no workflow to start")
+        return None
     bad = [type(item).__name__ for item in items if not isinstance(item, dict)]
     if bad:
         errors.append(f"{what} must be a JSON object (or, for a batch, an array of objects), not {bad[0]}")
@@ -91,33 +100,47 @@ def _requested_ids(text: str, errors: list[str]) -> list[uuid.UUID]:
     return ids
 
 
-def _labels(text: str, errors: list[str]) -> dict:
+def _labels(text: str, errors: list[str], limits: dict) -> dict:
     value = _json(text, "labels", errors)
     if value is None:
         return {}
     if not isinstance(value, dict):
         errors.append('Invalid workflow labels JSON. Expected a JsObject of "labelKey": "labelValue" values.')
         return {}
-    errors.extend(labels_problems(value))
+    errors.extend(labels_problems(value, max_labels=limits["max_labels_per_run"]))
     return value
 
 
-def labels_problems(labels: dict) -> list[str]:
-    """Return what is wrong with Cromwell labels: keys of 1-255 characters, string values of at most 255."""
-    problems = []
-    for key, value in labels.items():
-        if not isinstance(value, str):
-            problems.append(f"Invalid label {key}: {json.dumps(value)} : Labels must be strings.")
-        elif not key or len(key) > 255:
-            problems.append(f"Invalid label key {key!r}: a key must be 1 to 255 characters")
-        elif len(value) > 255:
-            problems.append(f"Invalid label value for {key}: a value must be at most 255 characters")
-    return problems
+def labels_peek(parts: dict[str, Part]) -> dict:
+    """Return the labels part when it is a JSON object (to find the project); submission_parse reports its problems."""
+    part = parts.get("labels")
+    if part is None or not part.data.strip():
+        return {}
+    if len(part.data) > MAX_LABELS_PART_BYTES:
+        raise ApiError(400, f"The labels part is {len(part.data):,} bytes; at most {MAX_LABELS_PART_BYTES:,} "
+                            "are allowed")
+    try:
+        value = json_load(part.text())
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
-def submission_parse(parts: dict[str, Part], *, batch: bool) -> Submission:
-    """Check the parts of a submission as Cromwell does; raise ApiError(400) listing every problem."""
+def _too_big(parts: dict[str, Part], name: str, limit: int, errors: list[str]) -> bool:
+    size = len(parts[name].data) if name in parts else 0
+    if size > limit:
+        errors.append(f"{name} is {size:,} bytes; at most {limit:,} are allowed")
+        return True
+    return False
+
+
+def submission_parse(parts: dict[str, Part], *, batch: bool, limits: dict) -> Submission:
+    """Check the parts of a submission as Cromwell does, and the team's limits; raise ApiError(400) listing every problem.
+
+    Sizes are checked before a part is parsed, so an oversized part costs no parsing.
+    """
     errors, warnings = [], []
+    per_run, most_runs = limits["max_input_bytes_per_run"], limits["max_runs_per_batch"] if batch else 1
     unknown = sorted(name for name in parts if name not in KNOWN_PARTS and not name.startswith(INPUTS_AUX))
     errors.extend(f"Unexpected body part name: {name}" for name in unknown)
 
@@ -157,10 +180,14 @@ def submission_parse(parts: dict[str, Part], *, batch: bool) -> Submission:
             errors.append(f"workflowOnHold must be true or false, not {parts['workflowOnHold'].text()[:40]!r}")
         on_hold = flag == "true"
 
-    run_ids = _requested_ids(parts["requestedWorkflowId"].text(), errors) if "requestedWorkflowId" in parts else []
+    run_ids = []
+    if "requestedWorkflowId" in parts and not _too_big(parts, "requestedWorkflowId", 64 * most_runs, errors):
+        run_ids = _requested_ids(parts["requestedWorkflowId"].text(), errors)
 
     inputs: list[dict] | None = [{}]
-    if "workflowInputs" in parts and parts["workflowInputs"].data.strip():
+    if _too_big(parts, "workflowInputs", per_run * most_runs, errors):
+        inputs = None
+    elif "workflowInputs" in parts and parts["workflowInputs"].data.strip():
         inputs = _json_objects(parts["workflowInputs"].text(), "workflowInputs", errors)
     elif batch:
         errors.append("No inputs were provided")
@@ -169,8 +196,10 @@ def submission_parse(parts: dict[str, Part], *, batch: bool) -> Submission:
     for name in parts:
         if name.startswith(INPUTS_AUX):
             index = name[len(INPUTS_AUX):]
-            if not re.fullmatch(r"-?\d+", index):
-                errors.append(f"{name}: the part number {index!r} is not an integer")
+            if not re.fullmatch(r"-?[0-9]{1,9}", index):
+                errors.append(f"{name}: the part number {index[:20]!r} is not an integer")
+                continue
+            if _too_big(parts, name, per_run, errors):
                 continue
             objects = _json_objects(parts[name].text(), name, errors)
             if objects is not None and len(objects) != 1:
@@ -182,21 +211,32 @@ def submission_parse(parts: dict[str, Part], *, batch: bool) -> Submission:
                   for item in inputs]
     if inputs is not None and run_ids and len(run_ids) != len(inputs):
         errors.append(f"Mismatch between requested IDs count ({len(run_ids)}) and workflow inputs counts ({len(inputs)})")
+    if inputs is not None and batch and len(inputs) > most_runs:
+        errors.append(f"The batch has {len(inputs):,} workflows; at most {most_runs:,} are allowed per batch submission")
+    elif inputs is not None:
+        for index, item in enumerate(inputs):
+            where = f"workflow {index + 1} of the batch: " if len(inputs) > 1 else ""
+            errors.extend(where + problem for problem in inputs_problems(item, limits=limits)[:10])
 
     options = {}
-    if "workflowOptions" in parts and parts["workflowOptions"].data.strip():
+    if _too_big(parts, "workflowOptions", MAX_OPTIONS_BYTES, errors):
+        pass
+    elif "workflowOptions" in parts and parts["workflowOptions"].data.strip():
         value = _json(parts["workflowOptions"].text(), "workflowOptions", errors)
         if value is not None and not isinstance(value, dict):
             errors.append(f"Invalid workflow options provided: the options must be a JSON object, not {type(value).__name__}")
         elif value is not None:
             options = value
-    labels = _labels(parts["labels"].text(), errors) if "labels" in parts and parts["labels"].data.strip() else {}
+    labels = {}
+    if "labels" in parts and parts["labels"].data.strip() and not _too_big(parts, "labels", MAX_LABELS_PART_BYTES, errors):
+        labels = _labels(parts["labels"].text(), errors, limits)
+    for what, value in (("workflowOptions", options), ("labels", labels)):
+        problem = json_problem(value)
+        if problem:
+            errors.append(f"{what}: {problem}")
 
     if errors:
         raise ApiError(400, "Error(s): " + "\n".join(errors), errors)
-    reject_nul(inputs, "The inputs")
-    reject_nul(options, "The options")
-    reject_nul(labels, "The labels")
     if not batch and len(inputs) > 1:
         raise ApiError(400, "To submit more than one workflow at a time, use the batch endpoint.")
     filename = get_valid_filename((source_part.filename or "").rsplit("/", 1)[-1] or "main.wdl")

@@ -62,8 +62,9 @@ _QUERY_PARAMS = [
         ("additionalQueryResultFields", {"type": "array", "items": {"type": "string", "enum": [
             "labels", "parentWorkflowId"]}}, "Add these fields to each result"),
         ("includeSubworkflows", {"type": "boolean"}, "Accepted; subworkflows are part of their run here"),
-        ("page", {"type": "integer", "minimum": 1}, "Page number (with pageSize)"),
-        ("pageSize", {"type": "integer", "minimum": 1}, "Results per page"),
+        ("page", {"type": "integer", "minimum": 1, "maximum": 10_000_000}, "Page number"),
+        ("pageSize", {"type": "integer", "minimum": 1, "maximum": 1000},
+         "Results per page (also the page size when none is given)"),
     ]
 ]
 

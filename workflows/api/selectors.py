@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timezone
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from teams.models import Membership
 from teams.selectors import membership_get
@@ -34,7 +34,6 @@ BACKEND_STATUS = {
     Call.Status.RETRIED: "Failed",
     Call.Status.ABORTED: "Aborted",
 }
-QUERY_STATUSES = [s.value for s in Run.Status]
 PROJECT_LABEL = "batchsite-project"
 
 
@@ -429,168 +428,3 @@ def call_get_for_api(*, run: Run, pk: str) -> Call:
     if call is None:
         raise ApiError(404, f"Unrecognized call {pk} of workflow {run.pk}")
     return call
-
-
-# ---- query -------------------------------------------------------------------------------
-
-_QUERY_KEYS = {"submission", "start", "end", "status", "name", "id", "label", "labelor", "excludelabeland",
-               "excludelabelor", "additionalqueryresultfields", "includesubworkflows", "page", "pagesize"}
-_SINGLE = {"submission", "start", "end", "page", "pagesize", "includesubworkflows"}
-
-
-def _query_time(key: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, f"{value} does not parse as a datetime for {key}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _query_int(key: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise ApiError(400, f"{key} must be a positive integer, not {value!r}")
-    return number
-
-
-def _label(value: str) -> tuple[str, str]:
-    key, sep, label_value = value.partition(":")
-    if not sep or not key:
-        raise ApiError(400, f"Label values must be of the form 'key:value', not {value!r}")
-    return key, label_value
-
-
-def run_query(*, user, params: list[tuple[str, str]]) -> dict:
-    """Return Cromwell's query response for the runs of the user's teams that match the parameters."""
-    grouped: dict[str, list[str]] = {}
-    unknown = []
-    for key, value in params:
-        canonical = str(key).lower()
-        if canonical not in _QUERY_KEYS:
-            unknown.append(str(key))
-            continue
-        if not isinstance(value, str):
-            raise ApiError(400, f"The value of {key} must be a string")
-        grouped.setdefault(canonical, []).append(value)
-    if unknown:
-        raise ApiError(400, "Unrecognized query keys: " + ", ".join(unknown))
-    errors = [f"{key} may not be specified more than once." for key in sorted(_SINGLE) if len(grouped.get(key, [])) > 1]
-    if errors:
-        raise ApiError(400, "\n".join(errors), errors)
-
-    qs = Run.objects.filter(team__memberships__user=user).select_related("version")
-    if "status" in grouped:
-        bad = [s for s in grouped["status"] if s not in QUERY_STATUSES]
-        if bad:
-            raise ApiError(400, "Unrecognized status values: " + ", ".join(bad))
-        qs = qs.filter(status__in=grouped["status"])
-    if "name" in grouped:
-        qs = qs.filter(version__wdl_name__in=grouped["name"])
-    if "id" in grouped:
-        ids = []
-        for value in grouped["id"]:
-            try:
-                ids.append(uuid.UUID(value))
-            except ValueError:
-                raise ApiError(400, f"Invalid workflow ID: '{value}'.") from None
-        qs = qs.filter(pk__in=ids)
-    times = {key: _query_time(key, grouped[key][0]) for key in ("submission", "start", "end") if key in grouped}
-    if "start" in times and "end" in times and times["start"] > times["end"]:
-        raise ApiError(400, f"Specified start date is after specified end date: start: {grouped['start'][0]}, "
-                            f"end: {grouped['end'][0]}")
-    if "submission" in times:
-        qs = qs.filter(submitted__gte=times["submission"])
-    if "start" in times:
-        qs = qs.filter(started__gte=times["start"])
-    if "end" in times:
-        qs = qs.filter(ended__lte=times["end"])
-    for value in grouped.get("label", []):
-        key, label_value = _label(value)
-        if key == "cromwell-workflow-id":
-            qs = qs.filter(pk=_label_run_id(label_value))
-        else:
-            qs = qs.filter(labels__contains={key: label_value})
-    if "labelor" in grouped:
-        condition = Q(pk__in=[])
-        for value in grouped["labelor"]:
-            key, label_value = _label(value)
-            condition |= Q(labels__contains={key: label_value})
-        qs = qs.filter(condition)
-    if "excludelabeland" in grouped:
-        pairs = dict(_label(v) for v in grouped["excludelabeland"])
-        qs = qs.exclude(labels__contains=pairs)
-    for value in grouped.get("excludelabelor", []):
-        key, label_value = _label(value)
-        qs = qs.exclude(labels__contains={key: label_value})
-    extra = set()
-    for value in grouped.get("additionalqueryresultfields", []):
-        if value not in ("labels", "parentWorkflowId"):
-            raise ApiError(400, f"Unrecognized additional query result field: {value}")
-        extra.add(value)
-    qs = qs.distinct().order_by("-submitted", "pk")
-    total = qs.count()
-    if "pagesize" in grouped:
-        size = _query_int("pageSize", grouped["pagesize"][0])
-        page = _query_int("page", grouped["page"][0]) if "page" in grouped else 1
-        qs = qs[(page - 1) * size: page * size]
-    results = []
-    for run in qs:
-        item = {"id": str(run.pk), "name": run.version.wdl_name, "status": run.status,
-                "submission": cromwell_time(run.submitted), "metadataArchiveStatus": "Unarchived"}
-        if run.started:
-            item["start"] = cromwell_time(run.started)
-        if run.ended:
-            item["end"] = cromwell_time(run.ended)
-        if "labels" in extra:
-            item["labels"] = run_labels(run)
-        results.append(item)
-    return {"results": results, "totalResultsCount": total}
-
-
-def _label_run_id(value: str):
-    try:
-        return uuid.UUID(value.removeprefix("cromwell-"))
-    except ValueError:
-        return None
-
-
-# ---- engine ------------------------------------------------------------------------------
-
-def engine_status() -> dict:
-    """Return Cromwell's engine status: each subsystem (database, Redis, workers) with ok and messages."""
-    from celery import current_app
-    from django.conf import settings
-    from django.db import DatabaseError, connection
-
-    systems = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        systems["Database"] = {"ok": True}
-    except DatabaseError as exc:
-        systems["Database"] = {"ok": False, "messages": [f"the database does not answer: {exc}"]}
-    if settings.REDIS_URL:
-        import redis
-
-        try:
-            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
-            systems["Redis"] = {"ok": True}
-        except redis.RedisError as exc:
-            systems["Redis"] = {"ok": False, "messages": [f"Redis does not answer: {exc}"]}
-    else:
-        systems["Redis"] = {"ok": True, "messages": ["not configured: the queue is kept in files under var/"]}
-    if current_app.conf.task_always_eager:
-        systems["Workers"] = {"ok": True, "messages": ["tasks run in the web process (eager mode)"]}
-    else:
-        try:
-            replies = current_app.control.ping(timeout=1.0) or []
-        except Exception as exc:  # the broker's own errors differ by transport
-            replies = []
-            systems["Workers"] = {"ok": False, "messages": [f"could not ask the workers: {exc}"]}
-        if "Workers" not in systems:
-            systems["Workers"] = ({"ok": True, "messages": [f"{len(replies)} worker(s) answered"]} if replies
-                                  else {"ok": False, "messages": ["no Celery worker answered within 1 s"]})
-    return systems

@@ -4,11 +4,13 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from teams.models import Membership, Project
-from workflows.api.forms import Submission, labels_problems
+from teams.selectors import team_limits
+from workflows.api.forms import Submission
 from workflows.api.http import ApiError
 from workflows.api.selectors import PROJECT_LABEL
-from workflows.models import Run, Workflow
+from workflows.models import Run, RunLabel, Workflow
 from workflows.services import run_submit, wdl_check, workflow_version_create
+from workflows.services.limits import batch_size_check, json_problem, labels_problems, queued_runs_check
 
 
 def api_project_resolve(*, user, labels: dict) -> Project:
@@ -21,6 +23,8 @@ def api_project_resolve(*, user, labels: dict) -> Project:
         raise ApiError(400, f"User {user.get_username()} is in no team: ask an operator to add you to one "
                             "before submitting")
     wanted = labels.get(PROJECT_LABEL)
+    if wanted is not None and (not isinstance(wanted, str) or len(wanted) > 255 or "\x00" in wanted):
+        raise ApiError(400, f"Label {PROJECT_LABEL} must be a string team-slug/project-slug")
     if wanted:
         team_slug, sep, project_slug = wanted.partition("/")
         project = (Project.objects.filter(team__slug=team_slug, slug=project_slug, team__memberships__user=user)
@@ -56,9 +60,11 @@ def api_workflow_get_or_create(*, project: Project, name: str, user) -> Workflow
     raise ApiError(503, "The workflow is being created by another submission; try again", kind="error")
 
 
-def api_submit(*, user, submission: Submission) -> list[Run]:
-    """Start one run per inputs object of the submission, all or none."""
-    project = api_project_resolve(user=user, labels=submission.labels)
+def api_submit(*, user, project: Project, submission: Submission) -> list[Run]:
+    """Start one run per inputs object of the submission in the project (api_project_resolve's), all or none."""
+    limits = team_limits(project.team)
+    batch_size_check(count=len(submission.inputs), limits=limits)
+    queued_runs_check(team=project.team, adding=len(submission.inputs), limits=limits)
     doc = wdl_check(source=submission.source, filename=submission.filename, imports=submission.imports)
     taken = [str(i) for i in Run.objects.filter(pk__in=[i for i in submission.run_ids if i]).values_list("pk", flat=True)]
     if taken:
@@ -84,7 +90,7 @@ def api_submit(*, user, submission: Submission) -> list[Run]:
 
 def run_labels_update(*, run: Run, labels: dict) -> Run:
     """Add or change labels of a run (Cromwell's PATCH); the project label is fixed at submission."""
-    problems = labels_problems(labels)
+    problems = labels_problems(labels) or [problem for problem in [json_problem(labels)] if problem]
     if PROJECT_LABEL in labels and labels[PROJECT_LABEL] != (run.labels or {}).get(PROJECT_LABEL):
         problems.append(f"The {PROJECT_LABEL} label is set at submission and cannot change")
     if "cromwell-workflow-id" in labels:
@@ -92,7 +98,13 @@ def run_labels_update(*, run: Run, labels: dict) -> Run:
     if problems:
         raise ApiError(400, ",".join(problems), problems)
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("version").get(pk=run.pk)
-        run.labels = {**(run.labels or {}), **labels}
+        run = Run.objects.select_for_update().select_related("version", "team").get(pk=run.pk)
+        merged = {**(run.labels or {}), **labels}
+        most = team_limits(run.team)["max_labels_per_run"]
+        if len(merged) > most:
+            raise ApiError(400, f"The run would have {len(merged):,} labels; at most {most:,} are allowed per run")
+        run.labels = merged
         run.save(update_fields=["labels"])
+        for key, value in labels.items():
+            RunLabel.objects.update_or_create(run=run, key=key, defaults={"value": value})
     return run

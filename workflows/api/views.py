@@ -1,5 +1,4 @@
 """Cromwell's REST routes: each view checks access through a selector, makes one service call, answers JSON."""
-import json
 
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -8,14 +7,17 @@ from django.template.loader import get_template
 from django.views.decorators.csrf import csrf_exempt
 
 from batchsite.config import ConfigError, get_config
+from teams.selectors import team_limits
 from workflows.api import SERVER_VERSION, selectors, services
 from workflows.api.describe import workflow_describe
-from workflows.api.forms import request_parts, submission_parse
-from workflows.api.http import ApiError, api_view, failure, reject_nul
+from workflows.api.engine import engine_status as engine_status_check
+from workflows.api.forms import labels_peek, request_parts, submission_parse
+from workflows.api.http import ApiError, api_view, failure
+from workflows.services.limits import json_load
 from workflows.api.openapi import openapi_document
+from workflows.api.query import run_query
 from workflows.models import Run
-from workflows.selectors import call_log_read, call_log_streams, run_timeline
-from workflows.selectors import offset_parse as call_log_offset
+from workflows.selectors import call_log_read, call_log_streams, offset_parse, run_timeline
 from workflows.services import run_abort, run_release_hold
 
 LOG_LIMIT = 5 * 1024 * 1024  # characters of a log returned in one response
@@ -29,18 +31,25 @@ def _log_url(request, run):
 @api_view("POST")
 def submit(request, version):
     """Submit one workflow: 201 {"id", "status"}."""
-    submission = submission_parse(request_parts(request), batch=False)
-    run = services.api_submit(user=request.user, submission=submission)[0]
+    project, submission = _submission(request, batch=False)
+    run = services.api_submit(user=request.user, project=project, submission=submission)[0]
     return _with_warnings(JsonResponse({"id": str(run.pk), "status": run.status}, status=201), submission.warnings)
 
 
 @api_view("POST")
 def submit_batch(request, version):
     """Submit one workflow per inputs object: 201 [{"id", "status"}, ...]."""
-    submission = submission_parse(request_parts(request), batch=True)
-    runs = services.api_submit(user=request.user, submission=submission)
+    project, submission = _submission(request, batch=True)
+    runs = services.api_submit(user=request.user, project=project, submission=submission)
     body = [{"id": str(run.pk), "status": run.status} for run in runs]
     return _with_warnings(JsonResponse(body, status=201, safe=False), submission.warnings)
+
+
+def _submission(request, *, batch: bool):
+    """Find the project a submission lands in, then check the submission against its team's limits."""
+    parts = request_parts(request)
+    project = services.api_project_resolve(user=request.user, labels=labels_peek(parts))
+    return project, submission_parse(parts, batch=batch, limits=team_limits(project.team))
 
 
 def _with_warnings(response, warnings):
@@ -80,12 +89,11 @@ def labels(request, version, run_id):
     if request.method == "PATCH":
         run = selectors.run_get_for_api(user=request.user, run_id=run_id, write=True)
         try:
-            new = json.loads(request.body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "The labels must be a JSON object of string keys and values") from None
+            new = json_load(request.body or b"null")
+        except ValueError as exc:
+            raise ApiError(400, f"The labels are {exc}: send a JSON object of string keys and values") from None
         if not isinstance(new, dict):
             raise ApiError(400, "The labels must be a JSON object of string keys and values")
-        reject_nul(new, "The labels")
         run = services.run_labels_update(run=run, labels=new)
     else:
         run = selectors.run_get_for_api(user=request.user, run_id=run_id)
@@ -143,16 +151,16 @@ def query(request, version):
     """Find runs of the caller's teams: GET query parameters, or POST a JSON list of one-key objects."""
     if request.method == "POST":
         try:
-            items = json.loads(request.body or b"[]")
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ApiError(400, "The query must be a JSON array of objects such as [{\"status\": \"Running\"}]") from None
+            items = json_load(request.body or b"[]")
+        except ValueError as exc:
+            raise ApiError(400, f"The query is {exc}: send a JSON array of objects such as "
+                                "[{\"status\": \"Running\"}]") from None
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise ApiError(400, "The query must be a JSON array of objects such as [{\"status\": \"Running\"}]")
         params = [(key, value) for item in items for key, value in item.items()]
     else:
         params = [(key, value) for key in request.GET for value in request.GET.getlist(key)]
-    reject_nul(params, "The query parameters")
-    return JsonResponse(selectors.run_query(user=request.user, params=params))
+    return JsonResponse(run_query(user=request.user, params=params))
 
 
 @api_view("GET")
@@ -177,11 +185,11 @@ def call_log(request, version, run_id, call_pk):
         streams = ["stdout", "stderr"]  # its provider left the config: its files may still be read
     stream = request.GET.get("stream") or streams[0]
     if stream not in streams:
-        raise ApiError(400, f"stream must be {' or '.join(streams)}, not {stream!r}")
-    try:
-        offset = call_log_offset(request.GET.get("offset"), tokens=stream == "log")
+        raise ApiError(400, f"stream must be {' or '.join(streams)}, not {stream[:30]!r}")
+    try:  # AWS Batch's log: a byte offset into the archived log, or the CloudWatch token a previous answer gave
+        offset = offset_parse(request.GET.get("offset", "0"), tokens=stream == "log")
     except ValueError as exc:
-        raise ApiError(400, f"offset: {exc}") from None
+        raise ApiError(400, str(exc)) from None
     try:
         chunk = call_log_read(call=call, stream=stream, offset=offset, limit=LOG_LIMIT)
     except Exception as exc:  # each backend's client raises its own errors; the API says what failed
@@ -209,7 +217,7 @@ def engine_version(request, version):
 @api_view("GET")
 def engine_status(request, version):
     """Check the database, Redis and the workers: 200 when all are ok, else 500."""
-    systems = selectors.engine_status()
+    systems = engine_status_check()
     return JsonResponse(systems, status=200 if all(s["ok"] for s in systems.values()) else 500)
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0003_retention_cleanup_reports'),
+        ('workflows', '0004_run_labels'),
     ]
 
     operations = [

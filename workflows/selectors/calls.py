@@ -1,4 +1,5 @@
 """Reads of call attempts and their logs, scoped to the user's teams."""
+import re
 from dataclasses import dataclass
 
 from django.http import Http404
@@ -8,6 +9,9 @@ from workflows.backends import backend_for
 from workflows.models import Call
 
 LOG_PAGE_BYTES = 1024 * 1024  # what a log page shows at most; the download has the rest
+MAX_LOG_OFFSET = 2 ** 40  # 1 TiB: past any real log, and within what a file seek or an S3 range takes
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_TOKEN = re.compile(r"[A-Za-z0-9/+=_.:-]{1,512}")  # CloudWatch's forward tokens (f/<digits>/s)
 
 
 def call_get_for_user(*, user, pk: int) -> Call:
@@ -32,14 +36,20 @@ class LogChunk:
 
 
 def offset_parse(value: str | None, *, tokens: bool = False) -> int | str:
-    """Return a log cursor from a query parameter: a byte offset, or (tokens) a backend's opaque token."""
+    """Return a log cursor from a query parameter: a byte offset, or (tokens) a backend's opaque token.
+
+    A ValueError says what is wrong: not a number, past MAX_LOG_OFFSET, or a token that no backend gives.
+    """
     if not value:
         return 0
-    if value.isdigit():
-        return int(value)
-    if tokens:
+    if _DIGITS.fullmatch(value):
+        offset = int(value)
+        if offset > MAX_LOG_OFFSET:
+            raise ValueError(f"offset {value[:30]} is out of range: at most {MAX_LOG_OFFSET:,} bytes")
+        return offset
+    if tokens and _TOKEN.fullmatch(value):
         return value
-    raise ValueError(f"{value!r} is not a byte offset")
+    raise ValueError(f"offset {value[:30]!r} is not a byte offset" + (" or a log token" if tokens else ""))
 
 
 def call_log_read(*, call: Call, stream: str, offset: int | str = 0, limit: int = LOG_PAGE_BYTES,

@@ -7,15 +7,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, Count, Q, QuerySet, Value
-from django.db.models.fields.json import KeyTransform
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace
 from django.http import Http404
 from django.utils import timezone
 
 from teams.models import Team
 from teams.selectors import access_check
-from workflows.models import Call, Run
+from workflows.models import Call, Run, RunLabel
 
 RUNS_PER_PAGE = 25
 CALLS_PER_PAGE = 100
@@ -39,10 +38,8 @@ def run_list(*, user, team: Team | None = None, status: str = "", workflow_id: i
         qs = qs.filter(submitted_by_id=submitted_by_id)
     if label:
         key, has_value, value = (part.strip() for part in label.partition("="))
-        if has_value:
-            qs = qs.alias(label_value=KeyTransform(key, "labels")).filter(label_value=value)
-        else:
-            qs = qs.filter(labels__has_key=key)
+        rows = RunLabel.objects.filter(run=OuterRef("pk"), key=key, **({"value": value} if has_value else {}))
+        qs = qs.filter(Exists(rows))
     if since:
         qs = qs.filter(submitted__gte=_day_start(since))
     if until:

@@ -1,21 +1,24 @@
 """Submitting, holding and aborting runs."""
-import json
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from batchsite.config import ConfigError
-from teams.models import AuditEvent
+from teams.models import AuditEvent, Team
+from teams.selectors import team_limits
 from teams.services import audit_record, target_resolve
 from workflows import engine
 from workflows.backends import backend_for, provider_for
-from workflows.models import Call, Run, WorkflowVersion
+from workflows.models import Call, Run, RunLabel, WorkflowVersion
 from workflows.services.execution import next_attempt
+from workflows.services.limits import (
+    MAX_OPTIONS_BYTES, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
+)
 from workflows.services.versions import document_for
 
 
-def json_object(value, *, field: str, what: str) -> dict:
+def json_object(value, *, field: str, what: str, max_bytes: int | None = None) -> dict:
     """Parse a JSON object given as text or as a dict; a problem names the field and position."""
     if value is None or value == "":
         return {}
@@ -25,25 +28,21 @@ def json_object(value, *, field: str, what: str) -> dict:
         except UnicodeDecodeError:
             raise ValidationError({field: f"{what} are not UTF-8 text"}) from None
     if isinstance(value, str):
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if max_bytes is not None and size > max_bytes:
+            raise ValidationError({field: f"{what} are {size:,} bytes; at most {max_bytes:,} are allowed"})
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValidationError({field: f"{what} are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"}) from None
+            value = json_load(value)
+        except ValueError as exc:
+            raise ValidationError({field: f"{what} are {exc}"}) from None
     if not isinstance(value, dict):
         raise ValidationError({field: f"{what} must be a JSON object ({{...}}), not {type(value).__name__}"})
-    if "\\u0000" in json.dumps(value):  # PostgreSQL cannot store a NUL character in JSON
-        raise ValidationError({field: f"{what} contain a NUL character (\\u0000), which cannot be stored"})
+    problem = json_problem(value)
+    if problem:  # PostgreSQL cannot store it: say so now, not with a database error later
+        raise ValidationError({field: problem})
     return value
 
 
-def labels_check(labels: dict) -> dict:
-    """Check Cromwell labels: string keys (1-255 chars) and string values (at most 255)."""
-    for key, value in labels.items():
-        if not key or len(key) > 255:
-            raise ValidationError({"labels": f"label key {key!r} must be 1 to 255 characters"})
-        if not isinstance(value, str) or len(value) > 255:
-            raise ValidationError({"labels": f"label {key!r} must have a string value of at most 255 characters"})
-    return labels
 
 
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
@@ -52,12 +51,15 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
 
     run_id: the id a client asked for (Cromwell's requestedWorkflowId); a random UUID otherwise.
     """
-    inputs = json_object(inputs, field="inputs", what="the inputs")
-    options = json_object(options, field="options", what="the options")
-    labels = labels_check(json_object(labels, field="labels", what="the labels"))
     workflow = version.workflow
     project = workflow.project
     team = project.team
+    limits = team_limits(team)
+    inputs = inputs_check(json_object(inputs, field="inputs", what="the inputs",
+                                      max_bytes=limits["max_input_bytes_per_run"]), limits=limits)
+    options = json_object(options, field="options", what="the options", max_bytes=MAX_OPTIONS_BYTES)
+    labels = labels_check(json_object(labels, field="labels", what="the labels"), limits=limits)
+    queued_runs_check(team=team, limits=limits)
     doc = document_for(version)
     try:
         inputs = doc.check_inputs(inputs)
@@ -86,7 +88,11 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     )
     run.root = backend.run_root(doc.name, run.id)
     with transaction.atomic():
+        # under the team's row lock, so that two submissions cannot both take the last place
+        Team.objects.select_for_update().filter(pk=team.pk).first()
+        queued_runs_check(team=team, limits=limits)
         run.save()
+        RunLabel.objects.bulk_create([RunLabel(run=run, key=key, value=value) for key, value in labels.items()])
         audit_record(team=team, user=user, action=AuditEvent.Action.RELAUNCH if relaunch_of else AuditEvent.Action.SUBMIT,
                      target=f"run {run.pk}", workflow=workflow.name, version=version.number,
                      version_sha256=version.sha256, role_arn=run.job_role_arn, script_prefix=run.script_prefix,

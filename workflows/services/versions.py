@@ -13,6 +13,7 @@ from teams.models import Project
 from teams.services import narrowing_validate
 from workflows import engine
 from workflows.models import Workflow, WorkflowVersion
+from workflows.services.limits import json_problem
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
 MAX_IMPORTS_BYTES = 50 * 1024 * 1024
@@ -22,9 +23,13 @@ def _source_text(source: bytes, filename: str) -> str:
     if len(source) > MAX_SOURCE_BYTES:
         raise ValidationError({"source": f"{filename} is {len(source):,} bytes; at most {MAX_SOURCE_BYTES:,} are allowed"})
     try:
-        return source.decode("utf-8")
+        text = source.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError({"source": f"{filename} is not UTF-8 text (byte {exc.start})"}) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ValidationError({"source": f"{filename}:{line}: holds a NUL character, which WDL text cannot contain"})
+    return text
 
 
 def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | None = None) -> "engine.Document":
@@ -33,10 +38,15 @@ def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | Non
     if imports is not None and len(imports) > MAX_IMPORTS_BYTES:
         raise ValidationError({"imports": f"the imports zip is {len(imports):,} bytes; at most {MAX_IMPORTS_BYTES:,} are allowed"})
     try:
-        return engine.load(text, filename=filename, imports=imports or None)
+        doc = engine.load(text, filename=filename, imports=imports or None)
     except engine.WdlError as exc:
         field = "imports" if str(exc).startswith("imports") else "source"
         raise ValidationError({field: str(exc)}) from None
+    # an imported file may hold what the database cannot store (a NUL in a default): the specs are stored
+    problem = json_problem([dataclasses.asdict(spec) for spec in (*doc.inputs, *doc.outputs)])
+    if problem:
+        raise ValidationError({"imports": f"an input or output of the WDL cannot be stored: {problem}"})
+    return doc
 
 
 def workflow_version_create(*, workflow: Workflow, source: bytes, filename: str = "main.wdl",

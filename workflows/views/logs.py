@@ -41,8 +41,8 @@ def call_log_tail(request, pk: int, stream: str):
     call, _ = _call_and_stream(request, pk, stream)
     try:
         offset = selectors.offset_parse(request.GET.get("offset"), tokens=stream == "log")
-    except ValueError:
-        return HttpResponseBadRequest("offset must be a byte offset")
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
     live = call.status in Call.LIVE
     try:
         chunk = selectors.call_log_read(call=call, stream=stream, offset=offset, limit=TAIL_BYTES, whole_lines=live)

@@ -1,7 +1,7 @@
 """Runs: the team's run list, a run's page with its live call table and timeline, and its actions."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -9,6 +9,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from teams.selectors import team_get_for_user
 from workflows import selectors, services
 from workflows.forms import RunFilterForm
+from workflows.models import Call
 from workflows.services.cleanup import run_cleanup as cleanup, run_cleanup_preview
 from workflows.services.runs import run_retry_failed
 
@@ -35,8 +36,18 @@ def run_list(request, team_slug: str):
     })
 
 
-def _live_context(request, run) -> dict:
+def _call_filters(request) -> tuple[str, str]:
+    """Return the call table's status and call-name filters; 400 when they are no status, or no name."""
     status, fqn = request.GET.get("status", ""), request.GET.get("call", "")
+    if status and status not in Call.Status.values:
+        raise BadRequest(f"status: {status[:30]!r} is not a call status")
+    if len(fqn) > 500 or "\x00" in fqn:
+        raise BadRequest("call: a call name is at most 500 characters, without NUL")
+    return status, fqn
+
+
+def _live_context(request, run) -> dict:
+    status, fqn = _call_filters(request)
     summary = selectors.call_summary(run=run)
     return {
         "run": run,

@@ -98,7 +98,7 @@ def version_upload(request, pk: int):
 def _version_number(value: str | None) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
         raise Http404("No such version.")
     return int(value)
 

@@ -13,11 +13,13 @@ from django.utils.text import slugify
 
 from batchsite.celery import app as celery_app
 from teams.models import Project, Team
+from teams.selectors import team_limits
 from teams.services import project_create, team_create
 from workflows import engine
 from workflows.backends import provider_for
 from workflows.models import Call, Run, Workflow
 from workflows.services import run_submit, tick, workflow_version_create, wdl_check
+from workflows.services.limits import MAX_OPTIONS_BYTES, json_load
 
 CLI_TEAM = "cli"
 
@@ -53,11 +55,12 @@ class Command(BaseCommand):
             doc = wdl_check(source=source, filename=Path(wdl).name, imports=zip_bytes)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        inputs_json = _json_file(inputs, "inputs") if inputs else {}
+        target_project = _project(team, project)
+        limits = team_limits(target_project.team)
+        inputs_json = _json_file(inputs, "inputs", limits["max_input_bytes_per_run"]) if inputs else {}
         if inputs:
             inputs_json = _resolve_files(doc, inputs_json, Path(inputs).resolve().parent)
-        options_json = _json_file(options, "options") if options else {}
-        target_project = _project(team, project)
+        options_json = _json_file(options, "options", MAX_OPTIONS_BYTES) if options else {}
         workflow = _workflow(target_project, Path(wdl).stem)
         try:
             version = workflow_version_create(workflow=workflow, source=source, filename=Path(wdl).name,
@@ -107,12 +110,17 @@ def _read(path: str, what: str) -> bytes:
         raise CommandError(f"cannot read the {what} {path}: {exc.strerror}") from None
 
 
-def _json_file(path: str, what: str) -> dict:
-    text = _read(path, f"{what} file")
+def _json_file(path: str, what: str, max_bytes: int) -> dict:
     try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{path}: the {what} are not valid JSON: {exc}") from None
+        size = Path(path).stat().st_size
+    except OSError as exc:
+        raise CommandError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if size > max_bytes:  # the team's limit, checked before the file is read
+        raise CommandError(f"{path}: the {what} are {size:,} bytes; at most {max_bytes:,} are allowed")
+    try:
+        value = json_load(_read(path, f"{what} file"))
+    except ValueError as exc:
+        raise CommandError(f"{path}: the {what} are {exc}") from None
     if not isinstance(value, dict):
         raise CommandError(f"{path}: the {what} must be a JSON object")
     return value
