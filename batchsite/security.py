@@ -1,4 +1,4 @@
-"""The client's address as login throttling (django-axes) counts it."""
+"""The client's address and user name as login throttling (django-axes) counts them."""
 from django.conf import settings
 
 
@@ -14,3 +14,13 @@ def client_ip(request) -> str:
         if len(forwarded) >= count:
             return forwarded[-count]
     return request.META.get("REMOTE_ADDR", "")
+
+
+def login_username(request, credentials: dict | None = None) -> str:
+    """Return the user name a login tried, cut to what a user name can be (150 characters).
+
+    axes stores it in a 255-character column: a longer name typed into the form must be counted,
+    not turned into a database error.
+    """
+    data = credentials if credentials is not None else getattr(request, "data", request.POST)
+    return str(data.get("username") or "").replace("\x00", "")[:150]

@@ -157,6 +157,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=_number("BATCHSITE_LOGIN_LOCKOUT_MINUTES",
 # Per user name and address: an attacker elsewhere cannot lock a user out of their own machine.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "batchsite.security.client_ip"
+AXES_USERNAME_CALLABLE = "batchsite.security.login_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_DISABLE_ACCESS_LOG = True  # failures are what throttling needs; successful logins are not kept

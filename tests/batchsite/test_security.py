@@ -186,6 +186,15 @@ def test_the_admin_login_is_throttled_too(client, operator):
     assert client.get("/admin/").status_code == 302  # still sent to the login page
 
 
+@pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
+def test_a_user_name_too_long_for_any_account_is_a_failed_login_not_an_error(client, db, url):
+    for _ in range(6):
+        response = client.post(url, {"username": "x" * 20_000, "password": "wrong"})
+        assert response.status_code in (200, 429)
+    assert response.status_code == 429  # counted like any other name, cut to 150 characters
+    assert AccessAttempt.objects.get().username == "x" * 150
+
+
 def test_an_api_token_keeps_working_while_its_users_login_is_locked(client, alice, team, project):
     _, secret = api_token_create(user=alice, name="laptop")
     for i in range(6):

@@ -137,10 +137,9 @@ def test_a_worker_killed_mid_dispatch_frees_its_teams_slots_within_15_s_and_runs
     hold = tmp_path / "hold"
     hold.mkdir()
     env = {**production_timing(env), "PATH": f"{tmp_path / 'bin'}:{env['PATH']}", "SETSID_HOLD": str(hold)}
-    starts = tmp_path / "starts.log"
     first, second = worker(env, logs / "first.log", name="first"), worker(env, logs / "second.log", name="second")
     with running(first, beat(env, logs / "beat.log")):
-        run = submit(project, alice, SCATTER, {"wf.n": 8, "wf.log": str(starts), "wf.pause": 1})
+        run = submit(project, alice, SCATTER, {"wf.n": 8, "wf.pause": 1})
         wait_until((hold / "held").exists, timeout=60, message="the first worker launching its jobs")
         stuck = list(Call.objects.filter(run=run, status=Call.Status.SUBMITTING))
         second.start()
@@ -164,7 +163,9 @@ def test_a_worker_killed_mid_dispatch_frees_its_teams_slots_within_15_s_and_runs
     assert status == "Succeeded", run.failures
     assert freed < 15
     assert run.outputs == {"wf.out": list(range(8))}
-    assert sorted(starts.read_text().splitlines()) == sorted(f"start {i}" for i in range(8))
+    starts = [line for path in Path(run.root).glob("call-t/shard-*/attempt-*/execution/started")
+              for line in path.read_text().splitlines()]
+    assert sorted(starts) == sorted(f"start {i}" for i in range(8))
     assert len(list(Path(run.root).glob("call-t/shard-*/attempt-*/execution/launch"))) == 8
     assert Call.objects.filter(run=run).count() == 8
     assert Call.objects.filter(run=run, status=Call.Status.SUCCEEDED, attempt=1).count() == 8
@@ -175,14 +176,15 @@ def test_a_worker_killed_mid_dispatch_frees_its_teams_slots_within_15_s_and_runs
 
 GATED = """version 1.0
 workflow wf {
-  input { String gate }
+  input { File gate }
   call t { input: gate = gate }
   output { String out = t.out }
 }
 task t {
-  input { String gate }
+  input { File gate }
   command <<<
-    while [ ! -e ~{gate} ]; do sleep 0.05; done
+    # The gate is bound read-only into the sandbox: the test opens it by writing to the same file.
+    until grep -q open ~{gate}; do sleep 0.05; done
     echo opened
   >>>
   output { String out = read_string(stdout()) }
@@ -195,6 +197,7 @@ def test_a_worker_killed_while_holding_the_next_poll_stalls_polling_for_at_most_
     env, logs = services
     env = production_timing(env)
     gate = tmp_path / "gate"
+    gate.write_text("closed\n")
     first, second = worker(env, logs / "first.log", name="first"), worker(env, logs / "second.log", name="second")
     with running(first, beat(env, logs / "beat.log")):
         run = submit(project, alice, GATED, {"wf.gate": str(gate)})
@@ -206,7 +209,8 @@ def test_a_worker_killed_while_holding_the_next_poll_stalls_polling_for_at_most_
         try:
             wait_until(lambda: " ready." in (logs / "second.log").read_text(), timeout=60,
                        message="the second worker starting")
-            gate.touch()  # the job ends within 0.05 s
+            with open(gate, "r+") as f:  # in place: the sandbox's bind mount shows the same file
+                f.write("open\n")  # the job ends within 0.05 s
             opened = time.monotonic()
             wait_until(lambda: Call.objects.filter(run=run, status=Call.Status.SUCCEEDED).exists(), timeout=30,
                        interval=0.05, message="a poll seeing the job end")
