@@ -164,6 +164,19 @@ BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 # A call claimed for submission longer than this is looked up on its backend by name.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
 
+# Per-team limits: a team's own value (set by operators in the admin) wins; these apply where it has
+# none. Generous enough for real genomics (tens of thousands of shards), never unbounded.
+BATCHSITE_DEFAULT_LIMITS = {
+    "max_calls_per_run": int(os.environ.get("BATCHSITE_MAX_CALLS_PER_RUN", "100000")),
+    "max_engine_state_bytes": int(os.environ.get("BATCHSITE_MAX_ENGINE_STATE_BYTES", str(256 * 2**20))),
+}
+# One step of one run's workflow (loading its state, feeding it finished calls, saving it) must end
+# within this time and grow the worker by at most this much memory, or the run fails saying so.
+BATCHSITE_STEP_SECONDS = float(os.environ.get("BATCHSITE_STEP_SECONDS", "300"))
+BATCHSITE_STEP_MEMORY_BYTES = int(os.environ.get("BATCHSITE_STEP_MEMORY_BYTES", str(2 * 2**30)))
+# A worker child that grew past the step budget anyway (fragmentation, a leak) is replaced after its task.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (BATCHSITE_STEP_MEMORY_BYTES + 2**30) // 1024  # KiB
+
 # Shared by web and workers through Redis; each process on its own without it.
 CACHES = {
     "default": (

@@ -199,7 +199,8 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
     return User.objects.create_user(username=username, password=password, email=email)
 
 
-AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs")
+AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs",
+                       "max_calls_per_run", "max_engine_state_bytes")
 
 
 def team_values(*, team: Team) -> dict:
