@@ -72,7 +72,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the write lock up front so read-then-write transactions never deadlock.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
+        "timeout": float(os.environ.get("BATCHSITE_SQLITE_TIMEOUT", "30")),  # seconds to wait for the write lock
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }

@@ -3,9 +3,14 @@
 The engine works outside any transaction, within the team's limits and the site's time and
 memory budget, so that no lock another team needs is held while it evaluates. What it produced
 is written in one short transaction, and only if no other step of the run and no abort came
-first; an abort also stops a step that is under way, within about a second.
+first; an abort also stops a step that is under way, within about a second. A lease per run keeps
+a second worker from stepping the same run at the same time, which would only waste it.
 """
+import contextlib
+import fcntl
 import functools
+import hashlib
+import os
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -29,47 +34,94 @@ class _Lost(Exception):
 
 def run_advance(*, run_id) -> None:
     """Feed the engine every call that finished since last time, save it once, queue new calls."""
-    for _ in range(_TRIES):
+    with _lease(run_id) as held:
+        if not held:
+            return  # another worker steps the run now; the calls it did not see, the beat's tick brings back
+        for _ in range(_TRIES):
+            try:
+                if not _advance(run_id):
+                    return
+            except _Lost:
+                continue
+    # Still more to do: the beat's tick steps the run again.
+
+
+def run_stepping(*, run_id) -> bool:
+    """Tell whether another process is stepping the run now."""
+    with _lease(run_id) as held:
+        return not held
+
+
+@contextlib.contextmanager
+def _lease(run_id):
+    """Yield whether this process now holds the run's step lease; a process that dies lets it go."""
+    key = int.from_bytes(hashlib.blake2b(str(run_id).encode(), digest_size=8).digest(), "big", signed=True)
+    if connection.vendor == "postgresql":  # a session lock, held by no transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            held = cursor.fetchone()[0]
         try:
-            _advance(run_id)
-            return
-        except _Lost:
-            continue
-    # Lost to other steps every time: the beat's tick steps the run again if anything is left.
+            yield held
+        finally:
+            if held:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    elif connection.vendor == "sqlite":  # one host: a byte of one lock file per run
+        offset = key & (2**62 - 1)
+        try:
+            fcntl.lockf(_lock_file(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            held = True
+        except OSError:
+            held = False
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.lockf(_lock_file(), fcntl.LOCK_UN, 1, offset)
+    else:
+        yield True  # the version check in _write still keeps two steps from both being saved
 
 
-def _advance(run_id) -> None:
+@functools.cache
+def _lock_file() -> int:
+    # Opened once per process and never closed: closing a descriptor of it would drop all its locks.
+    return os.open(settings.VAR_DIR / "step-leases.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _advance(run_id) -> bool:
+    """Step the run once; return whether finished calls are waiting for another step."""
     # The finished calls are read before the state: a step written in between then shows as a call
     # already fed when this one is written, and this one is done again (see _write).
     finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
                     .values_list("pk", "call_id", "outputs"))
     run = Run.objects.select_related("version", "team").filter(pk=run_id).first()
     if run is None or run.status not in ADVANCEABLE:
-        return
+        return False
     if run.failures or Call.objects.filter(run=run, status=Call.Status.FAILED).exists():
         _fail(run_id)
-        return
+        return False
     if run.engine_state is not None and not finished:
-        return  # nothing happened since the last step
+        return False  # nothing happened since the last step
     try:
         task_calls, saved, outputs = engine.within_budget(
             functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs in finished]),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
             should_stop=functools.partial(_stopped, run_id))
     except engine.Interrupted:
-        return  # aborted while stepping: the abort ends the run
+        return False  # aborted while stepping: the abort ends the run
     except SoftTimeLimitExceeded:  # Celery's backstop, for a step the budget could not stop
         _fail(run_id, message=f"stepping the run's workflow took longer than the site's budget of "
                               f"{settings.BATCHSITE_STEP_SECONDS:g} s (BATCHSITE_STEP_SECONDS)")
-        return
+        return False
     except MemoryError:
         _fail(run_id, message="stepping the run's workflow ran out of memory")
-        return
+        return False
     except STEP_ERRORS as exc:
         _fail(run_id, message=str(exc))
-        return
+        return False
     _write(run, first=run.engine_state is None, fed=[pk for pk, _, _ in finished], task_calls=task_calls,
            saved=saved, outputs=outputs)
+    return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
 
 
 def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None]:

@@ -364,6 +364,7 @@ def run_abort_finish(*, run_id) -> None:
 
 def tick() -> None:
     """Restart whatever a lost message left waiting: polls, advances, aborts and dispatches."""
+    from workflows.services.advance import run_stepping
     from workflows.tasks import abort_run, advance_run, dispatch_team
 
     names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
@@ -379,7 +380,8 @@ def tick() -> None:
         | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
     ).order_by().values_list("pk", flat=True).distinct()
     for run_id in list(stalled):
-        advance_run.delay(str(run_id))
+        if not run_stepping(run_id=run_id):  # a long step is no lost message: its worker carries on
+            advance_run.delay(str(run_id))
     waiting = Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()
     for team_id in list(waiting):
         dispatch_team.delay(team_id)
