@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from teams.services import project_create
@@ -12,6 +13,7 @@ from tests.workers import beat, running, services_env, session_rss, wait_until, 
 from tests.workflows.test_workers import SCATTER
 from workflows.models import Call, Run
 from workflows.services import run_abort, run_abort_finish, run_advance, team_dispatch
+from workflows.services.advance import run_stepping
 
 NESTED = """version 1.0
 workflow wf {
@@ -31,6 +33,14 @@ workflow wf {
   output { Int count = length(y) }
 }
 """
+
+
+def advance_in_thread(run_id) -> None:
+    """Step a run as another worker would, on a database connection of its own."""
+    try:
+        run_advance(run_id=run_id)
+    finally:
+        connection.close()
 
 
 def failure_of(run) -> str:
@@ -107,7 +117,7 @@ def test_an_abort_stops_a_step_under_way_at_once_and_nothing_waits_for_the_step(
     run = submit(project, alice, DECLARATIONS, {"wf.n": 3_000_000})  # minutes of stepping, unstopped
     carols = submit(project_create(team=other_team, name="P", slug="p"), carol, SCATTER,
                     {"wf.n": 2, "wf.log": "/dev/null", "wf.pause": 0})
-    stepping = threading.Thread(target=run_advance, kwargs={"run_id": run.pk})
+    stepping = threading.Thread(target=advance_in_thread, args=(run.pk,))
     stepping.start()
     try:
         time.sleep(1.5)
@@ -129,6 +139,26 @@ def test_an_abort_stops_a_step_under_way_at_once_and_nothing_waits_for_the_step(
     run.refresh_from_db()
     assert run.status == Run.Status.ABORTED and run.engine_state is None and run.failures == []
     assert Call.objects.filter(run=carols).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_being_stepped_is_left_to_that_step_and_saved_once(project, alice, team):
+    team.max_calls_per_run = 10_000_000
+    team.save()
+    run = submit(project, alice, DECLARATIONS, {"wf.n": 30_000})
+    stepping = threading.Thread(target=advance_in_thread, args=(run.pk,))
+    stepping.start()
+    try:
+        time.sleep(1)
+        assert run_stepping(run_id=run.pk)
+        began = time.monotonic()
+        run_advance(run_id=run.pk)  # as a second worker would: it leaves the run to the first
+        assert time.monotonic() - began < 0.5
+    finally:
+        stepping.join()
+    assert not run_stepping(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED and run.outputs == {"wf.count": 30_000}
 
 
 @pytest.mark.django_db(transaction=True)
