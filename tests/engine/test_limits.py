@@ -211,3 +211,21 @@ def test_a_step_stops_within_a_second_once_asked_and_a_finished_one_is_left_alon
     assert engine.within_budget(lambda: 42, seconds=60, memory_bytes=2**30, should_stop=lambda: True,
                                 check_every=0.01) == 42
     time.sleep(0.2)  # nothing is raised into this thread afterwards
+
+
+RANGE_IN_TASK = """version 1.0
+task t {
+  input { Int n }
+  Array[Int] xs = range(n)
+  command <<< echo ~{length(xs)} >>>
+}
+"""
+
+
+def test_a_tasks_range_over_the_limit_fails_its_preparation_before_building(tmp_path):
+    doc = engine.load(RANGE_IN_TASK)
+    with pytest.raises(engine.EvalError, match=r"range\(100000000000\) would have more than 1,000 items"):
+        engine.within_budget(lambda: engine.prepare(doc, "t", {"n": 100_000_000_000}, work_dir=str(tmp_path),
+                                                    max_items=1000), seconds=10, memory_bytes=500 * 2**20)
+    prepared = engine.prepare(doc, "t", {"n": 1000}, work_dir=str(tmp_path), max_items=1000)
+    assert prepared.command.strip() == "echo 1000"

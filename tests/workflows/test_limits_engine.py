@@ -63,6 +63,29 @@ def test_a_scatter_over_the_teams_call_limit_fails_naming_the_limit_and_queues_n
     assert Call.objects.filter(run=run).count() == 9
 
 
+RANGE_IN_TASK = """version 1.0
+workflow wf {
+  input { Int n }
+  call t { input: n = n }
+}
+task t {
+  input { Int n }
+  command <<< echo ~{length(range(n))} >>>
+}
+"""
+
+
+@pytest.mark.django_db
+def test_a_tasks_range_over_the_limit_fails_the_call_and_the_run_naming_the_limit(project, alice, team):
+    team.max_calls_per_run = 1000
+    team.save()
+    with Eager():
+        run = drive(submit(project, alice, RANGE_IN_TASK, {"wf.n": 100_000_000_000}))
+    message = failure_of(run)
+    assert "could not evaluate the task" in message and "range(100000000000) would have more than 1,000" in message
+    assert "max_calls_per_run of 1,000" in message
+
+
 @pytest.mark.django_db
 def test_without_a_team_value_the_site_default_applies(project, alice, team, settings):
     settings.BATCHSITE_DEFAULT_LIMITS = {**settings.BATCHSITE_DEFAULT_LIMITS, "max_calls_per_run": 5}

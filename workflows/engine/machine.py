@@ -7,10 +7,11 @@ import pickle
 from typing import Callable, Iterable
 
 import WDL
-from WDL import Error, StdLib, Tree, Type, Value
+from WDL import Error, Tree
 from WDL.runtime._stdlib import WorkflowStdLib
 from WDL.runtime._workflow_state import StateMachine
 
+from .bounds import bound_collections, over_calls
 from .config import LOGGER_NAME, call_cache, is_uri, miniwdl_config
 from .documents import Document
 from .errors import EvalError, LimitError
@@ -255,9 +256,7 @@ class _WorkflowStdLib(WorkflowStdLib):
         self._localize = localize
         self._publish = publish
         if max_items is not None:
-            # miniwdl builds the whole array before a scatter sees it: range(10**11) must fail first
-            self.range = _BoundedRange(max_items)
-            self.cross = _BoundedCross(max_items)
+            bound_collections(self, max_items)  # miniwdl builds range(10**11) whole before a scatter sees it
 
     def _virtualize_filename(self, filename: str) -> str:
         path = super()._virtualize_filename(filename)
@@ -269,10 +268,6 @@ class _WorkflowStdLib(WorkflowStdLib):
                 raise OSError(f"cannot read {filename}: this engine was given no way to fetch remote files")
             return self._localize(filename)
         return super()._devirtualize_filename(filename)
-
-
-def _over_calls(what: str, limit: int) -> str:
-    return f"{what}: that is over its team's limit max_calls_per_run of {limit:,} calls per run"
 
 
 class _Budget:
@@ -289,13 +284,13 @@ class _Budget:
             self.shards += 1
             if self.max_calls is not None and self.shards > self.max_calls:
                 pos = self.scatter.pos
-                raise LimitError("max_calls_per_run", _over_calls(
+                raise LimitError("max_calls_per_run", over_calls(
                     f"the scatter over {self.scatter.variable} at {os.path.basename(pos.uri)}:{pos.line} has more "
                     f"than {self.max_calls:,} shards", self.max_calls))
         if isinstance(node, Tree.Call):
             self.calls += 1
             if self.max_calls is not None and self.calls > self.max_calls:
-                raise LimitError("max_calls_per_run", _over_calls(
+                raise LimitError("max_calls_per_run", over_calls(
                     f"the run would make more than {self.max_calls:,} calls (call {node.name} is the next)",
                     self.max_calls))
 
@@ -327,32 +322,3 @@ class _Machine(StateMachine):
         state = super().__getstate__()
         state.pop("budget", None)
         return state
-
-
-class _BoundedRange(StdLib._Range):
-    """range(n) that refuses an n over the run's call limit before building the array."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self._limit = limit
-
-    def _call_eager(self, expr, arguments: list[Value.Base]) -> Value.Base:
-        n = arguments[0].coerce(Type.Int()).value
-        if n > self._limit:
-            raise Error.EvalError(expr, _over_calls(f"range({n}) would have more than {self._limit:,} items",
-                                                    self._limit))
-        return super()._call_eager(expr, arguments)
-
-
-class _BoundedCross(StdLib._Cross):
-    """cross(a, b) that refuses more pairs than the run's call limit before building them."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self._limit = limit
-
-    def _call_eager(self, expr, arguments: list[Value.Base]) -> Value.Base:
-        pairs = len(arguments[0].value) * len(arguments[1].value)
-        if pairs > self._limit:
-            raise Error.EvalError(expr, _over_calls(f"cross() would make {pairs:,} pairs", self._limit))
-        return super()._call_eager(expr, arguments)

@@ -112,7 +112,8 @@ def job_spec(call: Call) -> JobSpec:
     doc = document_for(run.version)
     with backend_for(call.backend).workspace(call.call_dir) as workspace:
         prepared = engine.prepare(doc, call.task, call.inputs, work_dir=workspace.work_dir,
-                                  map_path=workspace.job_path, localize=workspace.localize)
+                                  map_path=workspace.job_path, localize=workspace.localize,
+                                  max_items=call.team.limit("max_calls_per_run"))
         files = workspace.staged()
     call.command, call.runtime, call.prepared_inputs = prepared.command, prepared.runtime, prepared.inputs
     return JobSpec(
