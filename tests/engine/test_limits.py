@@ -229,3 +229,19 @@ def test_a_tasks_range_over_the_limit_fails_its_preparation_before_building(tmp_
                                                     max_items=1000), seconds=10, memory_bytes=500 * 2**20)
     prepared = engine.prepare(doc, "t", {"n": 1000}, work_dir=str(tmp_path), max_items=1000)
     assert prepared.command.strip() == "echo 1000"
+
+
+def test_a_stop_that_something_swallows_is_raised_again():
+    swallowed = []
+
+    def step():
+        try:
+            spin()
+        except BaseException as exc:  # as Python does with what a finalizer or a gc callback raises
+            swallowed.append(exc)
+        spin()
+
+    began = time.monotonic()
+    with pytest.raises(engine.LimitError, match="BATCHSITE_STEP_SECONDS"):
+        engine.within_budget(step, seconds=0.3, memory_bytes=2**30)
+    assert len(swallowed) == 1 and time.monotonic() - began < 2

@@ -35,12 +35,25 @@ def within_budget(step: Callable[[], T], *, seconds: float, memory_bytes: int,
     watcher = _Watcher(threading.get_ident(), seconds, memory_bytes, should_stop, check_every)
     watcher.start()
     try:
-        try:
-            return step()
-        finally:
-            watcher.finish()
+        result = step()
     except _Stop:
+        _stop_watching(watcher)
         raise watcher.error from None
+    except BaseException:
+        _stop_watching(watcher)
+        raise
+    _stop_watching(watcher)  # a stop that arrives now, after the step's work is done, is not acted on
+    return result
+
+
+def _stop_watching(watcher: "_Watcher") -> None:
+    # The watcher may raise into this thread once more until finish() has run.
+    while True:
+        try:
+            watcher.finish()
+            return
+        except _Stop:
+            continue
 
 
 def resident_bytes() -> int | None:
@@ -59,6 +72,9 @@ def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
 
 class _Watcher(threading.Thread):
     TICK = 0.05  # seconds between measurements: at 100 MB/s a step overshoots its memory by ~5 MB
+    # An exception raised while a finalizer or a gc callback runs is printed and dropped: raise it again
+    # until the step ends.
+    AGAIN = 0.2
 
     def __init__(self, target: int, seconds: float, memory_bytes: int, should_stop: Callable[[], bool] | None,
                  check_every: float) -> None:
@@ -68,42 +84,44 @@ class _Watcher(threading.Thread):
         self.error: Exception | None = None
         self._lock = threading.Lock()
         self._done = threading.Event()
-        self._fired = False
+        self._fired = 0.0  # when _Stop was last raised into the step
 
     def run(self) -> None:
         start = time.monotonic()
         base = resident_bytes()
-        next_check = start + self.check_every
+        self._next_check = start + self.check_every
         while not self._done.wait(self.TICK):
             now = time.monotonic()
-            if now - start > self.seconds:
-                self._fire(LimitError("BATCHSITE_STEP_SECONDS",
-                                      f"stepping the run's workflow took longer than the site's budget of "
-                                      f"{self.seconds:g} s (BATCHSITE_STEP_SECONDS)"))
-                return
-            rss = resident_bytes() if base is not None else None
-            if rss is not None and rss - base > self.memory_bytes:
-                self._fire(LimitError("BATCHSITE_STEP_MEMORY_BYTES",
-                                      f"stepping the run's workflow needed more than the site's budget of "
-                                      f"{self.memory_bytes / 2**20:,.0f} MiB of memory (BATCHSITE_STEP_MEMORY_BYTES)"))
-                return
-            if self.should_stop is not None and now >= next_check:
-                next_check = now + self.check_every
-                try:
-                    stop = self.should_stop()
-                except Exception:  # the step goes on; the next check may answer
-                    log.warning("could not tell whether to stop a step", exc_info=True)
-                    stop = False
-                if stop:
-                    self._fire(Interrupted("the step was stopped: the run is being aborted"))
-                    return
+            if self.error is None:
+                self.error = self._over(now - start, base, now)
+                if self.error is not None:
+                    self._fire(now)
+            elif now - self._fired > self.AGAIN:
+                self._fire(now)
 
-    def _fire(self, error: Exception) -> None:
+    def _over(self, elapsed: float, base: int | None, now: float) -> Exception | None:
+        if elapsed > self.seconds:
+            return LimitError("BATCHSITE_STEP_SECONDS", f"stepping the run's workflow took longer than the site's "
+                                                        f"budget of {self.seconds:g} s (BATCHSITE_STEP_SECONDS)")
+        rss = resident_bytes() if base is not None else None
+        if rss is not None and rss - base > self.memory_bytes:
+            return LimitError("BATCHSITE_STEP_MEMORY_BYTES",
+                              f"stepping the run's workflow needed more than the site's budget of "
+                              f"{self.memory_bytes / 2**20:,.0f} MiB of memory (BATCHSITE_STEP_MEMORY_BYTES)")
+        if self.should_stop is not None and now >= self._next_check:
+            self._next_check = now + self.check_every
+            try:
+                if self.should_stop():
+                    return Interrupted("the step was stopped: the run is being aborted")
+            except Exception:  # the step goes on; the next check may answer
+                log.warning("could not tell whether to stop a step", exc_info=True)
+        return None
+
+    def _fire(self, now: float) -> None:
         with self._lock:
             if self._done.is_set():
                 return
-            self.error = error
-            self._fired = True
+            self._fired = now
             _raise_in(self.target, _Stop)
 
     def finish(self) -> None:
