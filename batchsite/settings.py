@@ -139,7 +139,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the write lock up front so read-then-write transactions never deadlock.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
+        "timeout": float(os.environ.get("BATCHSITE_SQLITE_TIMEOUT", "30")),  # seconds to wait for the write lock
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
@@ -259,6 +259,19 @@ BATCHSITE_DEFAULT_LIMITS = {
     "max_runs_per_batch": 100,
     "max_queued_runs": 1000,
 }
+
+# Per-team limits: a team's own value (set by operators in the admin) wins; these apply where it has
+# none. Generous enough for real genomics (tens of thousands of shards), never unbounded.
+BATCHSITE_DEFAULT_LIMITS = {
+    "max_calls_per_run": int(os.environ.get("BATCHSITE_MAX_CALLS_PER_RUN", "100000")),
+    "max_engine_state_bytes": int(os.environ.get("BATCHSITE_MAX_ENGINE_STATE_BYTES", str(256 * 2**20))),
+}
+# One step of one run's workflow (loading its state, feeding it finished calls, saving it) must end
+# within this time and grow the worker by at most this much memory, or the run fails saying so.
+BATCHSITE_STEP_SECONDS = float(os.environ.get("BATCHSITE_STEP_SECONDS", "300"))
+BATCHSITE_STEP_MEMORY_BYTES = int(os.environ.get("BATCHSITE_STEP_MEMORY_BYTES", str(2 * 2**30)))
+# A worker child that grew past the step budget anyway (fragmentation, a leak) is replaced after its task.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (BATCHSITE_STEP_MEMORY_BYTES + 2**30) // 1024  # KiB
 
 # Shared by web and workers through Redis; each process on its own without it.
 CACHES = {

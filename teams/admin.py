@@ -60,7 +60,7 @@ class ProjectInline(admin.TabularInline):
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     form = TeamForm
-    list_display = ["name", "slug", "prefix_root", "max_running_jobs", "max_queued_jobs", "created"]
+    list_display = ["name", "slug", "prefix_root", "max_running_jobs", "max_queued_jobs", "max_calls_per_run", "created"]
     search_fields = ["name", "slug", "prefix_root"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, ProjectInline]

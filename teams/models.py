@@ -47,6 +47,16 @@ class Team(models.Model):
         help_text="Secrets Manager secret for this team's private container registry (AWS Batch pulls with it "
                   "under the provider's execution-role-arn).",
     )
+    max_calls_per_run = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="A run fails before a scatter or range() would give it more calls than this. "
+                  "Empty: the site default (BATCHSITE_DEFAULT_LIMITS).",
+    )
+    max_engine_state_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1024)],
+        help_text="A run fails when its saved workflow state would be larger than this many bytes. "
+                  "Empty: the site default (BATCHSITE_DEFAULT_LIMITS).",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,6 +64,11 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def limit(self, name: str) -> int:
+        """Return the team's value of a limit, or the site default when the team has none."""
+        value = getattr(self, name)
+        return settings.BATCHSITE_DEFAULT_LIMITS[name] if value is None else value
 
 
 class Membership(models.Model):

@@ -201,7 +201,8 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
 
 AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs",
                        "max_input_bytes_per_run", "max_input_bytes_per_value", "max_labels_per_run",
-                       "max_runs_per_batch", "max_queued_runs")
+                       "max_runs_per_batch", "max_queued_runs",
+                       "max_calls_per_run", "max_engine_state_bytes")
 
 
 def team_values(*, team: Team) -> dict:

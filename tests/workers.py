@@ -71,6 +71,19 @@ class Process:
                 self.kill()
 
 
+def session_rss(process: Process) -> int:
+    """Return the resident memory in bytes of a started process and every process of its session."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp session ...
+            if int(fields[3]) == process.proc.pid:
+                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+    return total
+
+
 def worker(env: dict, log: Path, *, concurrency: int = 2, name: str = "w") -> Process:
     return Process([CELERY, "-A", "batchsite", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
                     "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"], env, log)

@@ -1,5 +1,6 @@
 """Celery tasks: thin, named, safe to repeat; the work is in workflows.services."""
 from celery import shared_task
+from django.conf import settings
 
 from workflows.backends import TransientBackendError
 
@@ -7,7 +8,10 @@ RETRYING = dict(acks_late=True, ignore_result=True, autoretry_for=(TransientBack
                 retry_backoff=True, retry_backoff_max=60, max_retries=8)
 
 
-@shared_task(name="workflows.advance_run", **RETRYING)
+# Backstops to the step's own budget (run_advance fails the run when the soft limit strikes): the hard
+# limit kills a worker child stuck in one C call, which the budget cannot interrupt.
+@shared_task(name="workflows.advance_run", soft_time_limit=settings.BATCHSITE_STEP_SECONDS + 60,
+             time_limit=settings.BATCHSITE_STEP_SECONDS + 120, **RETRYING)
 def advance_run(run_id: str) -> None:
     from workflows.services import run_advance
 

@@ -102,3 +102,28 @@ def test_aws_secrets_are_not_in_the_admin(client, operator, team):
     client.force_login(operator)
     page = client.get(reverse("admin:teams_team_change", args=[team.pk])).content.decode()
     assert "secret_access_key" not in page.lower() and "aws_secret" not in page.lower()
+
+
+def test_an_operator_sets_a_teams_engine_limits_in_the_admin_and_empty_means_the_site_default(
+        client, operator, team, settings):
+    from teams.models import AuditEvent
+
+    client.force_login(operator)
+    url = reverse("admin:teams_team_change", args=[team.pk])
+    page = client.get(url).content.decode()
+    assert 'name="max_calls_per_run"' in page and 'name="max_engine_state_bytes"' in page
+    response = client.post(url, team_form(team, max_calls_per_run=20000, max_engine_state_bytes=2**20))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    team.refresh_from_db()
+    assert (team.limit("max_calls_per_run"), team.limit("max_engine_state_bytes")) == (20000, 2**20)
+    changes = AuditEvent.objects.get(team=team, action=AuditEvent.Action.TEAM_CHANGE).details["changes"]
+    assert changes["max_calls_per_run"] == {"old": None, "new": 20000}
+    response = client.post(url, team_form(team, max_calls_per_run=0, max_engine_state_bytes=10))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to 1." in page
+    assert "Ensure this value is greater than or equal to 1024." in page
+    client.post(url, team_form(team, max_calls_per_run="", max_engine_state_bytes=""))
+    team.refresh_from_db()
+    assert team.max_calls_per_run is None
+    assert team.limit("max_calls_per_run") == settings.BATCHSITE_DEFAULT_LIMITS["max_calls_per_run"] == 100_000

@@ -1,14 +1,17 @@
 """The WDL engine: the only code that imports miniwdl (WDL), and none of Django.
 
 load() a document, check_inputs() at submission; EngineState.start/loads/advance/dumps step a
-run; prepare() and collect() evaluate one task call around its command.
+run within its Limits, within_budget() of time and memory; prepare() and collect() evaluate one
+task call around its command.
 """
+from .budget import Interrupted, within_budget
 from .documents import Document, InputSpec, OutputSpec, load
-from .errors import EvalError, InputError, OutputError, WdlError
-from .machine import EngineState, TaskCall
+from .errors import EvalError, InputError, LimitError, OutputError, WdlError
+from .machine import EngineState, Limits, TaskCall
 from .calls import PreparedTask, collect, prepare, return_code_ok
 
 __all__ = [
-    "Document", "EngineState", "EvalError", "InputError", "InputSpec", "OutputError", "OutputSpec",
-    "PreparedTask", "TaskCall", "WdlError", "collect", "load", "prepare", "return_code_ok",
+    "Document", "EngineState", "EvalError", "InputError", "InputSpec", "Interrupted", "LimitError", "Limits",
+    "OutputError", "OutputSpec", "PreparedTask", "TaskCall", "WdlError", "collect", "load", "prepare",
+    "return_code_ok", "within_budget",
 ]

@@ -17,6 +17,7 @@ from WDL.runtime._stdlib import TaskOutputStdLib, TaskStdLib
 from WDL.runtime.task import _eval_task_decl, _postprocess_task_output_decl_paths
 from WDL.runtime.task import _task_output_host_path
 
+from .bounds import bound_collections
 from .config import is_uri, logger, miniwdl_config
 from .documents import Document, decl_type
 from .errors import EvalError, OutputError
@@ -36,13 +37,16 @@ class PreparedTask:
 
 def prepare(doc: Document, task: str, inputs: dict, *, work_dir: str,
             map_path: Callable[[str], str] | None = None,
-            localize: Callable[[str], str] | None = None) -> PreparedTask:
-    """Evaluate a task's declarations, runtime and command for inputs; raise EvalError."""
+            localize: Callable[[str], str] | None = None, max_items: int | None = None) -> PreparedTask:
+    """Evaluate a task's declarations, runtime and command for inputs; raise EvalError.
+
+    max_items bounds what range() and cross() may build (the run's call limit).
+    """
     tree = doc.task(task)
     call_dir = _CallDir(work_dir, map_path)
     try:
-        env = _evaluate_declarations(tree, call_dir, inputs, localize)
-        stdlib = _TaskInputStdLib(tree, call_dir, localize)
+        env = _evaluate_declarations(tree, call_dir, inputs, localize, max_items)
+        stdlib = _TaskInputStdLib(tree, call_dir, localize, max_items)
         runtime = _runtime_json({key: expr.eval(env, stdlib) for key, expr in tree.runtime.items()})
         command = tree.command.eval(env, stdlib, dedent=True).value
     except (Error.RuntimeError, ValueError, OSError) as exn:
@@ -194,8 +198,8 @@ def _rewrite_paths(values: Env.Bindings[Value.Base], paths: dict[str, str]) -> E
     return Value.rewrite_env_paths(values, rewrite)
 
 
-def _evaluate_declarations(task: Tree.Task, call_dir: _CallDir, inputs: dict,
-                           localize: Callable[[str], str] | None) -> Env.Bindings[Value.Base]:
+def _evaluate_declarations(task: Tree.Task, call_dir: _CallDir, inputs: dict, localize: Callable[[str], str] | None,
+                           max_items: int | None = None) -> Env.Bindings[Value.Base]:
     """Bind inputs JSON (host paths) and evaluate the declarations it does not already hold."""
     decls = {decl.name: decl for decl in (task.inputs or []) + task.postinputs}
     values: Env.Bindings[Value.Base] = Env.Bindings()
@@ -210,7 +214,7 @@ def _evaluate_declarations(task: Tree.Task, call_dir: _CallDir, inputs: dict,
     pending = [decl for decl in decls.values() if not env.has_binding(decl.name)]
     if not pending:
         return env  # a standard library costs a millisecond to build: skip it when nothing needs it
-    stdlib = _TaskInputStdLib(task, call_dir, localize)
+    stdlib = _TaskInputStdLib(task, call_dir, localize, max_items)
     for decl in _evaluation_order(pending):
         value = decl.expr.eval(env, stdlib=stdlib).coerce(decl.type) if decl.expr is not None else Value.Null()
         env = env.bind(decl.name, value)
@@ -235,9 +239,12 @@ def _evaluation_order(decls: list[Tree.Decl]) -> list[Tree.Decl]:
 class _TaskInputStdLib(TaskStdLib):
     """Task stdlib for declarations, runtime and command: reads only inputs, fetches URIs with localize."""
 
-    def __init__(self, task: Tree.Task, call_dir: _CallDir, localize: Callable[[str], str] | None) -> None:
+    def __init__(self, task: Tree.Task, call_dir: _CallDir, localize: Callable[[str], str] | None,
+                 max_items: int | None = None) -> None:
         super().__init__(task.effective_wdl_version, logger, call_dir, inputs_only=True)  # type: ignore[arg-type]
         self._localize = localize
+        if max_items is not None:
+            bound_collections(self, max_items)
 
     def _devirtualize_filename(self, filename: str) -> str:
         return _local(super()._devirtualize_filename(filename), self._localize)

@@ -58,3 +58,15 @@ class OutputError(Exception):
 
     def __str__(self) -> str:
         return f"output {self.name}: {self.message}"
+
+
+class LimitError(Exception):
+    """A run went past one of its limits (calls per run, saved state size, a step's time or memory)."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit  # the limit's name, as operators set it: "max_calls_per_run"
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -11,14 +11,23 @@ from WDL import Error, Tree
 from WDL.runtime._stdlib import WorkflowStdLib
 from WDL.runtime._workflow_state import StateMachine
 
+from .bounds import bound_collections, over_calls
 from .config import LOGGER_NAME, call_cache, is_uri, miniwdl_config
 from .documents import Document
-from .errors import EvalError
+from .errors import EvalError, LimitError
 
 # Bump when the pickled layout changes; a saved state of another format cannot be resumed.
 STATE_FORMAT = 1
 # The pickle holds miniwdl's own objects: only the miniwdl version that saved a state can resume it.
 MINIWDL_VERSION = importlib.metadata.version("miniwdl")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one run may use; None is unbounded (engine tests; the services always pass a team's limits)."""
+
+    max_calls: int | None = None  # calls across scatters and subworkflows; also bounds range() and cross()
+    max_state_bytes: int | None = None  # the saved state, as dumps() returns it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +46,7 @@ class EngineState:
     """The saved state of one run; advance() feeds it finished calls and returns the new ones."""
 
     def __init__(self, doc: Document, data: dict, localize: Callable[[str], str] | None,
-                 publish: Callable[[str], str] | None) -> None:
+                 publish: Callable[[str], str] | None, limits: Limits) -> None:
         self._doc = doc
         # "" is the run's own workflow; a subworkflow's machine is keyed by its call's id path
         self._machines: dict[str, StateMachine] = data["machines"]
@@ -46,44 +55,70 @@ class EngineState:
         self._outputs: dict | None = data["outputs"]
         self._localize = localize
         self._publish = publish
+        self._limits = limits
         self._stdlibs: dict[str, WorkflowStdLib] = {}
+        if "calls" not in data:  # saved before calls were counted: count those of the live machines
+            data["calls"] = sum(isinstance(job.node, Tree.Call) for machine in self._machines.values()
+                                for job in machine.jobs.values())
+        self._budget = _Budget(limits.max_calls, data["calls"])
+        for machine in self._machines.values():
+            if type(machine) is StateMachine:  # saved before calls were counted
+                machine.__class__ = _Machine
+            machine.budget = self._budget
 
     @classmethod
     def start(cls, doc: Document, inputs: dict, *, run_dir: str, localize: Callable[[str], str] | None = None,
-              publish: Callable[[str], str] | None = None) -> "EngineState":
+              publish: Callable[[str], str] | None = None, limits: Limits = Limits()) -> "EngineState":
         """Start a run of doc on inputs JSON; run_dir receives files that workflow expressions write.
 
         localize(uri) returns a local copy of a remote file an expression reads; publish(path)
         returns where calls will find a file an expression wrote (by default, where it is).
+        Raises LimitError when the workflow's first calls are already over limits.max_calls.
         """
         values = doc.input_values(inputs)
-        data = {"machines": {}, "namespaces": {}, "task": None, "outputs": None}
+        data = {"machines": {}, "namespaces": {}, "task": None, "outputs": None, "calls": 0}
+        state = cls(doc, data, localize, publish, limits)
         if doc.is_task:
-            data["task"] = {"inputs": WDL.values_to_json(values), "issued": False}
+            state._task = {"inputs": WDL.values_to_json(values), "issued": False}
         else:
-            data["machines"][""] = StateMachine(LOGGER_NAME, run_dir, doc.executable, values)
-            data["namespaces"][""] = []
-        return cls(doc, data, localize, publish)
+            state._machines[""] = _Machine(state._budget, LOGGER_NAME, run_dir, doc.executable, values)
+            state._namespaces[""] = []
+        return state
 
     @classmethod
     def loads(cls, doc: Document, data: bytes, *, localize: Callable[[str], str] | None = None,
-              publish: Callable[[str], str] | None = None) -> "EngineState":
+              publish: Callable[[str], str] | None = None, limits: Limits = Limits()) -> "EngineState":
         """Resume a state saved by dumps(); doc must be the same WDL it was started with."""
         saved = pickle.loads(data)  # trusted: written by dumps() into the run's own row
         saved_by = (saved.get("format"), saved.get("miniwdl"))
         if saved_by != (STATE_FORMAT, MINIWDL_VERSION):
             raise ValueError(f"the engine state was saved as format {saved_by[0]} by miniwdl {saved_by[1]}; "
                              f"this is format {STATE_FORMAT} with miniwdl {MINIWDL_VERSION}")
-        return cls(doc, saved, localize, publish)
+        return cls(doc, saved, localize, publish, limits)
 
     def dumps(self) -> bytes:
-        """Serialise the state; call once per batch of finished calls, not once per call."""
+        """Serialise the state; call once per batch of finished calls, not once per call.
+
+        Raises LimitError when the state is larger than limits.max_state_bytes.
+        """
         for machine in self._machines.values():
             # StateMachine.__getstate__ deletes _logger, which an unpickled machine lacks until this
             machine.logger  # noqa: B018
-        return pickle.dumps({"format": STATE_FORMAT, "miniwdl": MINIWDL_VERSION, "machines": self._machines,
-                             "namespaces": self._namespaces, "task": self._task, "outputs": self._outputs},
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps({"format": STATE_FORMAT, "miniwdl": MINIWDL_VERSION, "machines": self._machines,
+                             "namespaces": self._namespaces, "task": self._task, "outputs": self._outputs,
+                             "calls": self._budget.calls}, protocol=pickle.HIGHEST_PROTOCOL)
+        limit = self._limits.max_state_bytes
+        if limit is not None and len(data) > limit:
+            raise LimitError("max_engine_state_bytes",
+                             f"the run's saved workflow state would be {len(data):,} bytes, over its team's limit "
+                             f"max_engine_state_bytes of {limit:,} bytes (large arrays in inputs, call inputs or "
+                             f"outputs make it grow)")
+        return data
+
+    @property
+    def calls(self) -> int:
+        """Return how many calls the run's workflow has scheduled so far (subworkflow calls included)."""
+        return self._budget.calls
 
     @property
     def done(self) -> bool:
@@ -178,7 +213,7 @@ class EngineState:
     def _stdlib(self, key: str, machine: StateMachine) -> WorkflowStdLib:
         # the stdlib holds the machine, so it is rebuilt for every machine after every load
         if key not in self._stdlibs:
-            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize, self._publish)
+            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize, self._publish, self._limits.max_calls)
         return self._stdlibs[key]
 
     def _task_call(self, key: str, machine: StateMachine, instructions) -> TaskCall:
@@ -199,8 +234,8 @@ class EngineState:
         call = machine.jobs[instructions.id].node
         child_key = f"{key}/{instructions.id}" if key else instructions.id
         self._namespaces[child_key] = self._namespaces[key] + call.callee_id[:-1]
-        self._machines[child_key] = StateMachine(LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
-                                                 instructions.callee, instructions.inputs)
+        self._machines[child_key] = _Machine(self._budget, LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
+                                             instructions.callee, instructions.inputs)
         return child_key
 
 
@@ -216,10 +251,12 @@ class _WorkflowStdLib(WorkflowStdLib):
     handing the files write_*() made to its publish."""
 
     def __init__(self, machine: StateMachine, localize: Callable[[str], str] | None,
-                 publish: Callable[[str], str] | None) -> None:
+                 publish: Callable[[str], str] | None, max_items: int | None) -> None:
         super().__init__(miniwdl_config(), machine.workflow.effective_wdl_version, machine, call_cache())
         self._localize = localize
         self._publish = publish
+        if max_items is not None:
+            bound_collections(self, max_items)  # miniwdl builds range(10**11) whole before a scatter sees it
 
     def _virtualize_filename(self, filename: str) -> str:
         path = super()._virtualize_filename(filename)
@@ -231,3 +268,57 @@ class _WorkflowStdLib(WorkflowStdLib):
                 raise OSError(f"cannot read {filename}: this engine was given no way to fetch remote files")
             return self._localize(filename)
         return super()._devirtualize_filename(filename)
+
+
+class _Budget:
+    """Counts the calls a run's machines schedule, and the shards of the scatter being expanded."""
+
+    def __init__(self, max_calls: int | None, calls: int) -> None:
+        self.max_calls = max_calls
+        self.calls = calls
+        self.scatter: Tree.Scatter | None = None
+        self.shards = 0
+
+    def scheduled(self, node: Tree.WorkflowNode) -> None:
+        if self.scatter is not None and self.scatter.body and node is self.scatter.body[0]:
+            self.shards += 1
+            if self.max_calls is not None and self.shards > self.max_calls:
+                pos = self.scatter.pos
+                raise LimitError("max_calls_per_run", over_calls(
+                    f"the scatter over {self.scatter.variable} at {os.path.basename(pos.uri)}:{pos.line} has more "
+                    f"than {self.max_calls:,} shards", self.max_calls))
+        if isinstance(node, Tree.Call):
+            self.calls += 1
+            if self.max_calls is not None and self.calls > self.max_calls:
+                raise LimitError("max_calls_per_run", over_calls(
+                    f"the run would make more than {self.max_calls:,} calls (call {node.name} is the next)",
+                    self.max_calls))
+
+
+class _Machine(StateMachine):
+    """miniwdl's state machine, telling the run's budget of every job it schedules, as it does."""
+
+    budget: _Budget | None = None  # set again after every load: the limits are the team's of the day
+
+    def __init__(self, budget: _Budget, *args) -> None:
+        self.budget = budget  # before StateMachine.__init__, which schedules the workflow's top-level jobs
+        super().__init__(*args)
+
+    def _schedule(self, job) -> None:
+        if self.budget is not None:
+            self.budget.scheduled(job.node)
+        super()._schedule(job)
+
+    def _do_job(self, cfg, stdlib, job):
+        if self.budget is None or not isinstance(job.node, Tree.Scatter):
+            return super()._do_job(cfg, stdlib, job)
+        self.budget.scatter, self.budget.shards = job.node, 0
+        try:
+            return super()._do_job(cfg, stdlib, job)
+        finally:
+            self.budget.scatter = None
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("budget", None)
+        return state

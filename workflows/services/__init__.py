@@ -1,5 +1,6 @@
 """Writes for workflows, versions, runs and calls (see STYLE.md: services own transactions)."""
-from workflows.services.execution import call_dir, job_name, run_abort_finish, run_advance, team_dispatch
+from workflows.services.advance import run_advance
+from workflows.services.execution import call_dir, job_name, run_abort_finish, team_dispatch
 from workflows.services.polling import backend_poll, backends_poll, call_finish, tick
 from workflows.services.runs import (
     json_object, run_abort, run_relaunch, run_release_hold, run_submit,

@@ -1,14 +1,13 @@
-"""Stepping runs and dispatching calls under the caps (what the backends report: polling.py).
+"""Dispatching calls under the caps, and aborting runs (runs step in advance.py; what the backends
+report is taken in by polling.py).
 
 Every function here is safe to run twice and in several workers at once: rows are claimed
 with conditional updates or under row locks, and nothing is sent to a backend inside a
 transaction.
 """
-import functools
 import logging
 from collections import defaultdict
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -27,77 +26,6 @@ ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
 ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError, ValueError)
 
 
-# ---- advance: the only place that steps a workflow --------------------------------------
-
-def run_advance(*, run_id) -> None:
-    """Feed the engine every call that finished since last time, save it once, queue new calls."""
-    new_calls = False
-    with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("version").filter(pk=run_id).first()
-        if run is None or run.status not in ADVANCEABLE:
-            return
-        calls = Call.objects.filter(run=run)
-        failed = list(calls.filter(status=Call.Status.FAILED).order_by("ended")[:20])
-        if failed or run.failures:
-            _run_fail(run, failed, message="" if failed else run.failures[0]["message"])
-            return
-        finished = list(calls.filter(status=Call.Status.SUCCEEDED, fed=False).values_list("pk", "call_id", "outputs"))
-        doc = document_for(run.version)
-        backend = backend_for(run.backend)
-        files = dict(localize=functools.partial(backend.localize, into=f"{_engine_dir(run)}/fetched"),
-                     publish=functools.partial(backend.publish, under=run.root))
-        if run.engine_state is None:
-            state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run), **files)
-        else:
-            state = engine.EngineState.loads(doc, bytes(run.engine_state), **files)
-        try:
-            task_calls = state.advance((call_id, outputs) for _, call_id, outputs in finished)
-        except ENGINE_ERRORS as exc:
-            _run_fail(run, [], message=str(exc))
-            return
-        Call.objects.bulk_create(
-            [Call(run=run, team_id=run.team_id, project_id=run.project_id, backend=run.backend,
-                  call_id=c.id, fqn=c.fqn, task=c.task, shard_index=c.shard_index, inputs=c.inputs,
-                  call_dir=call_dir(run.root, c.id, 1))
-             for c in task_calls],
-            ignore_conflicts=True, batch_size=1000,
-        )
-        new_calls = bool(task_calls)
-        if finished:
-            Call.objects.filter(pk__in=[pk for pk, _, _ in finished]).update(fed=True)
-        run.engine_state = state.dumps()
-        fields = ["engine_state"]
-        if run.status == Run.Status.SUBMITTED:
-            run.status, run.started = Run.Status.RUNNING, timezone.now()
-            fields += ["status", "started"]
-        if state.done:
-            run.status, run.outputs, run.ended = Run.Status.SUCCEEDED, state.outputs, timezone.now()
-            fields += ["status", "outputs", "ended"]
-        run.save(update_fields=fields)
-        if new_calls:
-            _enqueue_dispatch(run.team_id)
-
-
-def _engine_dir(run: Run) -> str:
-    """Return a local directory for files workflow expressions write (write_lines() and kin)."""
-    if "://" in run.root:  # an object store root: written here, then published under the root
-        return str(settings.BATCHSITE_RUN_FILES / str(run.pk))
-    return run.root
-
-
-def _run_fail(run: Run, failed: list[Call], message: str = "") -> None:
-    """Stop new calls of a failing run; it ends Failed once its active calls are done (NoNewCalls)."""
-    Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED, ended=timezone.now())
-    failures = [{"message": message, "causedBy": []}] if message else [
-        {"message": f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''} failed: {c.failure}",
-         "causedBy": []} for c in failed
-    ]
-    run.failures = failures
-    fields = ["failures"]
-    if not Call.objects.filter(run=run, status__in=Call.ACTIVE).exists():
-        run.status, run.ended = Run.Status.FAILED, timezone.now()
-        fields += ["status", "ended"]
-    run.save(update_fields=fields)
 
 
 def call_dir(run_root: str, call_id: str, attempt: int) -> str:
@@ -180,7 +108,8 @@ def job_spec(call: Call) -> JobSpec:
     doc = document_for(run.version)
     with backend_for(call.backend).workspace(call.call_dir) as workspace:
         prepared = engine.prepare(doc, call.task, call.inputs, work_dir=workspace.work_dir,
-                                  map_path=workspace.job_path, localize=workspace.localize)
+                                  map_path=workspace.job_path, localize=workspace.localize,
+                                  max_items=call.team.limit("max_calls_per_run"))
         files = workspace.staged()
     call.command, call.runtime, call.prepared_inputs = prepared.command, prepared.runtime, prepared.inputs
     return JobSpec(

@@ -163,6 +163,7 @@ def _with_stderr_tail(reason: str, backend, call: Call) -> str:
 def tick() -> None:
     """Restart whatever a lost message or a dead worker left waiting: polls, claims, advances, aborts and
     dispatches."""
+    from workflows.services.advance import run_stepping
     from workflows.tasks import abort_run, advance_run, dispatch_team, recover_claims
 
     names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
@@ -181,7 +182,8 @@ def tick() -> None:
         | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
     ).order_by().values_list("pk", flat=True).distinct()
     for run_id in list(stalled):
-        advance_run.delay(str(run_id))
+        if not run_stepping(run_id=run_id):  # a long step is no lost message: its worker carries on
+            advance_run.delay(str(run_id))
     waiting = Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()
     for team_id in list(waiting):
         dispatch_team.delay(team_id)

@@ -1,0 +1,211 @@
+"""Stepping a run: the only place that steps a workflow.
+
+The engine works outside any transaction, within the team's limits and the site's time and
+memory budget, so that no lock another team needs is held while it evaluates. What it produced
+is written in one short transaction, and only if no other step of the run and no abort came
+first; an abort also stops a step that is under way, within about a second. A lease per run keeps
+a second worker from stepping the same run at the same time, which would only waste it.
+"""
+import contextlib
+import fcntl
+import functools
+import hashlib
+import os
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from workflows import engine
+from workflows.backends import backend_for
+from workflows.models import Call, Run
+from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _enqueue_dispatch, call_dir
+from workflows.services.versions import document_for
+
+# What fails the run, with its message, when stepping raises it.
+STEP_ERRORS = (*ENGINE_ERRORS, engine.LimitError)
+_TRIES = 3
+
+
+class _Lost(Exception):
+    """Another step of the run was written first: this one's work is dropped and the step done again."""
+
+
+def run_advance(*, run_id) -> None:
+    """Feed the engine every call that finished since last time, save it once, queue new calls."""
+    with _lease(run_id) as held:
+        if not held:
+            return  # another worker steps the run now; the calls it did not see, the beat's tick brings back
+        for _ in range(_TRIES):
+            try:
+                if not _advance(run_id):
+                    return
+            except _Lost:
+                continue
+    # Still more to do: the beat's tick steps the run again.
+
+
+def run_stepping(*, run_id) -> bool:
+    """Tell whether another process is stepping the run now."""
+    with _lease(run_id) as held:
+        return not held
+
+
+@contextlib.contextmanager
+def _lease(run_id):
+    """Yield whether this process now holds the run's step lease; a process that dies lets it go."""
+    key = int.from_bytes(hashlib.blake2b(str(run_id).encode(), digest_size=8).digest(), "big", signed=True)
+    if connection.vendor == "postgresql":  # a session lock, held by no transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            held = cursor.fetchone()[0]
+        try:
+            yield held
+        finally:
+            if held:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    elif connection.vendor == "sqlite":  # one host: a byte of one lock file per run
+        offset = key & (2**62 - 1)
+        try:
+            fcntl.lockf(_lock_file(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            held = True
+        except OSError:
+            held = False
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.lockf(_lock_file(), fcntl.LOCK_UN, 1, offset)
+    else:
+        yield True  # the version check in _write still keeps two steps from both being saved
+
+
+@functools.cache
+def _lock_file() -> int:
+    # Opened once per process and never closed: closing a descriptor of it would drop all its locks.
+    return os.open(settings.VAR_DIR / "step-leases.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _advance(run_id) -> bool:
+    """Step the run once; return whether finished calls are waiting for another step."""
+    # The finished calls are read before the state: a step written in between then shows as a call
+    # already fed when this one is written, and this one is done again (see _write).
+    finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
+                    .values_list("pk", "call_id", "outputs"))
+    run = Run.objects.select_related("version", "team").filter(pk=run_id).first()
+    if run is None or run.status not in ADVANCEABLE:
+        return False
+    if run.failures or Call.objects.filter(run=run, status=Call.Status.FAILED).exists():
+        _fail(run_id)
+        return False
+    if run.engine_state is not None and not finished:
+        return False  # nothing happened since the last step
+    try:
+        task_calls, saved, outputs = engine.within_budget(
+            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs in finished]),
+            seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
+            should_stop=functools.partial(_stopped, run_id))
+    except engine.Interrupted:
+        return False  # aborted while stepping: the abort ends the run
+    except SoftTimeLimitExceeded:  # Celery's backstop, for a step the budget could not stop
+        _fail(run_id, message=f"stepping the run's workflow took longer than the site's budget of "
+                              f"{settings.BATCHSITE_STEP_SECONDS:g} s (BATCHSITE_STEP_SECONDS)")
+        return False
+    except MemoryError:
+        _fail(run_id, message="stepping the run's workflow ran out of memory")
+        return False
+    except STEP_ERRORS as exc:
+        _fail(run_id, message=str(exc))
+        return False
+    _write(run, first=run.engine_state is None, fed=[pk for pk, _, _ in finished], task_calls=task_calls,
+           saved=saved, outputs=outputs)
+    return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
+
+
+def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None]:
+    """Load the run's state, feed it the finished calls and save it; touches no database row."""
+    doc = document_for(run.version)
+    backend = backend_for(run.backend)
+    options = dict(localize=functools.partial(backend.localize, into=f"{_engine_dir(run)}/fetched"),
+                   publish=functools.partial(backend.publish, under=run.root),
+                   limits=engine.Limits(max_calls=run.team.limit("max_calls_per_run"),
+                                        max_state_bytes=run.team.limit("max_engine_state_bytes")))
+    if run.engine_state is None:
+        state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run), **options)
+    else:
+        state = engine.EngineState.loads(doc, bytes(run.engine_state), **options)
+    task_calls = state.advance(finished)
+    return task_calls, state.dumps(), state.outputs if state.done else None
+
+
+def _stopped(run_id) -> bool:
+    """Tell whether the run is no longer to be stepped; asked from the budget's watcher thread."""
+    try:
+        return Run.objects.filter(pk=run_id).exclude(status__in=ADVANCEABLE).exists()
+    finally:
+        connection.close()  # the watcher thread's own connection
+
+
+def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.TaskCall], saved: bytes,
+           outputs: dict | None) -> None:
+    """Save a step's state and new calls, unless the run stopped or another step was saved meanwhile."""
+    with transaction.atomic():
+        status = Run.objects.select_for_update().filter(pk=run.pk).values_list("status", flat=True).first()
+        if status not in ADVANCEABLE:
+            return  # aborted (or failed) while this step ran: an abort wins
+        if first and Run.objects.filter(pk=run.pk, engine_state__isnull=False).exists():
+            raise _Lost
+        # Every finished call this step was fed must still be unfed, or another step fed it first.
+        if fed and Call.objects.filter(pk__in=fed, fed=False).update(fed=True) != len(fed):
+            raise _Lost
+        Call.objects.bulk_create(
+            [Call(run=run, team_id=run.team_id, project_id=run.project_id, backend=run.backend,
+                  call_id=c.id, fqn=c.fqn, task=c.task, shard_index=c.shard_index, inputs=c.inputs,
+                  call_dir=call_dir(run.root, c.id, 1))
+             for c in task_calls],
+            ignore_conflicts=True, batch_size=1000,
+        )
+        fields = {"engine_state": saved}
+        if status == Run.Status.SUBMITTED:
+            fields.update(status=Run.Status.RUNNING, started=timezone.now())
+        if outputs is not None:
+            fields.update(status=Run.Status.SUCCEEDED, outputs=outputs, ended=timezone.now())
+        Run.objects.filter(pk=run.pk).update(**fields)
+        if task_calls:
+            _enqueue_dispatch(run.team_id)
+
+
+def _engine_dir(run: Run) -> str:
+    """Return a local directory for files workflow expressions write (write_lines() and kin)."""
+    if "://" in run.root:  # an object store root: written here, then published under the root
+        return str(settings.BATCHSITE_RUN_FILES / str(run.pk))
+    return run.root
+
+
+def _fail(run_id, message: str = "") -> None:
+    """Fail a run that is still being stepped: by the message, else by its failed calls or first failure."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id, status__in=ADVANCEABLE).first()
+        if run is None:
+            return  # aborted meanwhile
+        failed = [] if message else list(Call.objects.filter(run=run, status=Call.Status.FAILED).order_by("ended")[:20])
+        if not message and not failed and run.failures:
+            message = run.failures[0]["message"]
+        _run_fail(run, failed, message=message)
+
+
+def _run_fail(run: Run, failed: list[Call], message: str = "") -> None:
+    """Stop new calls of a failing run; it ends Failed once its active calls are done (NoNewCalls)."""
+    Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED, ended=timezone.now())
+    failures = [{"message": message, "causedBy": []}] if message else [
+        {"message": f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''} failed: {c.failure}",
+         "causedBy": []} for c in failed
+    ]
+    run.failures = failures
+    fields = ["failures"]
+    if not Call.objects.filter(run=run, status__in=Call.ACTIVE).exists():
+        run.status, run.ended = Run.Status.FAILED, timezone.now()
+        fields += ["status", "ended"]
+    run.save(update_fields=fields)
