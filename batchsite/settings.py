@@ -250,21 +250,17 @@ BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 BATCHSITE_CLAIM_LEASE_SECONDS = float(os.environ.get("BATCHSITE_CLAIM_LEASE_SECONDS", "8"))
 # The same for a claim without a lease (made by a version before leases), after this long.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
-# Every team's limits unless an operator sets the team's own in the admin (teams.selectors.team_limits).
-# Generous for genomics (a 20,000-sample joint call's inputs are about 5 MB), never unbounded.
-BATCHSITE_DEFAULT_LIMITS = {
-    "max_input_bytes_per_run": 10 * 1024 * 1024,
-    "max_input_bytes_per_value": 5 * 1024 * 1024,
-    "max_labels_per_run": 100,
-    "max_runs_per_batch": 100,
-    "max_queued_runs": 1000,
-}
 
 # Per-team limits: a team's own value (set by operators in the admin) wins; these apply where it has
 # none. Generous enough for real genomics (tens of thousands of shards), never unbounded.
 BATCHSITE_DEFAULT_LIMITS = {
     "max_calls_per_run": int(os.environ.get("BATCHSITE_MAX_CALLS_PER_RUN", "100000")),
     "max_engine_state_bytes": int(os.environ.get("BATCHSITE_MAX_ENGINE_STATE_BYTES", str(256 * 2**20))),
+    "max_input_bytes_per_run": 10 * 1024 * 1024,  # a 20,000-sample joint call's inputs are about 5 MB
+    "max_input_bytes_per_value": 5 * 1024 * 1024,
+    "max_labels_per_run": 100,
+    "max_runs_per_batch": 100,
+    "max_queued_runs": 1000,
 }
 # One step of one run's workflow (loading its state, feeding it finished calls, saving it) must end
 # within this time and grow the worker by at most this much memory, or the run fails saying so.

@@ -71,6 +71,4 @@ def audit_list(*, user, slug: str) -> tuple[Team, QuerySet[AuditEvent]]:
 
 def team_limits(team: Team) -> dict[str, int]:
     """Return the team's limits by name: its own where an operator set one, else the site default."""
-    own = (getattr(team, name, None) for name in settings.BATCHSITE_DEFAULT_LIMITS)
-    return {name: default if value is None else value
-            for (name, default), value in zip(settings.BATCHSITE_DEFAULT_LIMITS.items(), own)}
+    return {name: team.limit(name) for name in settings.BATCHSITE_DEFAULT_LIMITS}

@@ -90,7 +90,7 @@ def test_a_tasks_range_over_the_limit_fails_the_call_and_the_run_naming_the_limi
 def test_without_a_team_value_the_site_default_applies(project, alice, team, settings):
     settings.BATCHSITE_DEFAULT_LIMITS = {**settings.BATCHSITE_DEFAULT_LIMITS, "max_calls_per_run": 5}
     assert team.max_calls_per_run is None and team.limit("max_calls_per_run") == 5
-    run = submit(project, alice, SCATTER, {"wf.n": 6, "wf.log": "/dev/null", "wf.pause": 0})
+    run = submit(project, alice, SCATTER, {"wf.n": 6, "wf.pause": 0})
     run_advance(run_id=run.pk)
     assert "range(6) would have more than 5 items" in failure_of(run)
     assert "max_calls_per_run of 5" in failure_of(run)
@@ -98,11 +98,11 @@ def test_without_a_team_value_the_site_default_applies(project, alice, team, set
 
 @pytest.mark.django_db
 def test_a_run_whose_state_outgrows_the_teams_limit_fails_naming_it(project, alice, team):
-    team.max_engine_state_bytes = 20_000
+    team.max_engine_state_bytes = 5_000
     team.save()
-    run = submit(project, alice, SCATTER, {"wf.n": 100, "wf.log": "/dev/null", "wf.pause": 0})
+    run = submit(project, alice, SCATTER, {"wf.n": 100, "wf.pause": 0})
     run_advance(run_id=run.pk)
-    assert "over its team's limit max_engine_state_bytes of 20,000 bytes" in failure_of(run)
+    assert "over its team's limit max_engine_state_bytes of 5,000 bytes" in failure_of(run)
     assert run.engine_state is None and not Call.objects.filter(run=run).exists()
 
 
@@ -111,7 +111,7 @@ def test_a_run_within_its_limits_is_untouched_by_them(project, alice, team):
     team.max_calls_per_run, team.max_engine_state_bytes = 5, 200_000
     team.save()
     with Eager():
-        run = drive(submit(project, alice, SCATTER, {"wf.n": 5, "wf.log": "/dev/null", "wf.pause": 0}))
+        run = drive(submit(project, alice, SCATTER, {"wf.n": 5, "wf.pause": 0}))
     assert run.status == Run.Status.SUCCEEDED and run.outputs == {"wf.out": [0, 1, 2, 3, 4]}
 
 
@@ -139,7 +139,7 @@ def test_an_abort_stops_a_step_under_way_at_once_and_nothing_waits_for_the_step(
     team.save()
     run = submit(project, alice, DECLARATIONS, {"wf.n": 3_000_000})  # minutes of stepping, unstopped
     carols = submit(project_create(team=other_team, name="P", slug="p"), carol, SCATTER,
-                    {"wf.n": 2, "wf.log": "/dev/null", "wf.pause": 0})
+                    {"wf.n": 2, "wf.pause": 0})
     stepping = threading.Thread(target=advance_in_thread, args=(run.pk,))
     stepping.start()
     try:
@@ -202,9 +202,8 @@ def test_a_scatter_of_width_100000000000_fails_in_30_s_under_1_gib_and_another_t
         sampler.start()
         try:
             began = time.monotonic()
-            wide = submit(project, alice, SCATTER, {"wf.n": 100_000_000_000, "wf.log": "/dev/null", "wf.pause": 0})
-            other = submit(carol_project, carol, SCATTER, {"wf.n": 3, "wf.log": str(tmp_path / "other.log"),
-                                                           "wf.pause": 0.2})
+            wide = submit(project, alice, SCATTER, {"wf.n": 100_000_000_000, "wf.pause": 0})
+            other = submit(carol_project, carol, SCATTER, {"wf.n": 3, "wf.pause": 0.2})
             wait_until(lambda: Run.objects.get(pk=wide.pk).status in Run.TERMINAL, timeout=30,
                        message="the wide run ending")
             ended_after = time.monotonic() - began
