@@ -7,7 +7,7 @@ import pickle
 from typing import Callable, Iterable
 
 import WDL
-from WDL import Error, Tree
+from WDL import Error, Expr, Tree
 from WDL.runtime._stdlib import WorkflowStdLib
 from WDL.runtime._workflow_state import StateMachine
 
@@ -61,7 +61,7 @@ class EngineState:
         if doc.is_task:
             data["task"] = {"inputs": WDL.values_to_json(values), "issued": False}
         else:
-            data["machines"][""] = StateMachine(LOGGER_NAME, run_dir, doc.executable, values)
+            data["machines"][""] = _StateMachine(LOGGER_NAME, run_dir, doc.executable, values)
             data["namespaces"][""] = []
         return cls(doc, data, localize, publish)
 
@@ -171,7 +171,7 @@ class EngineState:
         except Error.RuntimeError as exn:
             job = getattr(exn, "job_id", "")
             pos = getattr(exn, "pos", None)
-            raise EvalError(str(exn), where=f"{key}/{job}" if key else job,
+            raise EvalError(_unsupplied_message(str(exn)), where=f"{key}/{job}" if key else job,
                             uri=os.path.basename(pos.uri) if pos else None,
                             line=pos.line if pos else None, column=pos.column if pos else None) from exn
 
@@ -199,9 +199,60 @@ class EngineState:
         call = machine.jobs[instructions.id].node
         child_key = f"{key}/{instructions.id}" if key else instructions.id
         self._namespaces[child_key] = self._namespaces[key] + call.callee_id[:-1]
-        self._machines[child_key] = StateMachine(LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
+        self._machines[child_key] = _StateMachine(LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
                                                  instructions.callee, instructions.inputs)
         return child_key
+
+
+class _StateMachine(StateMachine):
+    """miniwdl's workflow state machine, with Cromwell's reading of File literals in declarations.
+
+    A workflow declaration may give a File (or Directory) a string literal, `File f = "a.bam"`:
+    the value is kept as written, to compare, print or collect. It stays a value only: passed to a
+    call or made a workflow output, it must still be a file the run was given or one of its calls
+    produced (or a URI), since a task can read no other path of this host; nor may an expression
+    read it (read_string("/etc/passwd") names a literal too).
+    """
+
+    values_only: frozenset[str] = frozenset()  # the literals of the declaration being evaluated
+
+    def _do_job(self, cfg, stdlib, job):
+        node = job.node
+        if not isinstance(node, Tree.Decl) or node.expr is None or node.name in self.inputs:
+            return super()._do_job(cfg, stdlib, job)
+        literals = _string_literals(node.expr) - self.fspath_allowlist
+        self.fspath_allowlist |= literals
+        self.values_only = frozenset(literals)
+        try:
+            return super()._do_job(cfg, stdlib, job)
+        finally:
+            self.fspath_allowlist -= literals
+            del self.values_only
+
+
+def _string_literals(expr: Expr.Base) -> set[str]:
+    """Return the texts of the placeholder-free string literals in expr, as File and Directory paths."""
+    found = set()
+    if isinstance(expr, Expr.String):
+        literal = expr.literal
+        if literal is not None:
+            text = literal.value
+            found |= {text, text.rstrip("/") + "/"}  # miniwdl keys a Directory with a trailing slash
+    for child in expr.children:
+        if isinstance(child, Expr.Base):
+            found |= _string_literals(child)
+    return found
+
+
+def _unsupplied_message(message: str) -> str:
+    """Say why a File the run was not given is refused, without miniwdl's advice to change its config."""
+    marker = " uses file/directory not expressly supplied with workflow inputs (to allow, set [file_io] allow_any_input = true): "
+    if marker not in message:
+        return message
+    where, path = message.split(marker, 1)
+    return (f"{where} uses {path}, which is neither an input of the run nor an output of one of its calls: "
+            "a task reads only those (a File given as a string literal in a workflow declaration is a value "
+            "only; make it a workflow input to pass it to a call or an output)")
 
 
 def _output_values(call_id: str, task: Tree.Task, outputs: dict) -> WDL.Env.Bindings:
@@ -226,8 +277,14 @@ class _WorkflowStdLib(WorkflowStdLib):
         return self._publish(path) if self._publish else path
 
     def _devirtualize_filename(self, filename: str) -> str:
+        self._refuse_value_only(filename)
         if is_uri(filename):
             if self._localize is None:
                 raise OSError(f"cannot read {filename}: this engine was given no way to fetch remote files")
             return self._localize(filename)
         return super()._devirtualize_filename(filename)
+
+    def _refuse_value_only(self, filename: str) -> None:
+        if isinstance(self.state, _StateMachine) and filename in self.state.values_only and not is_uri(filename):
+            raise Error.InputError(f"{filename} is a string literal, not a file the run was given or produced: "
+                                   "a workflow expression cannot read it; make it a workflow input")
