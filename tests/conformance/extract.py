@@ -35,8 +35,8 @@ class Example:
 
     @property
     def expects_failure(self) -> bool:
-        """Tell whether the example must be refused or fail when run."""
-        return bool(self.config.get("fail"))
+        """Tell whether the example must be refused or fail when run: marked so, or named *_fail."""
+        return bool(self.config.get("fail")) or bool(re.search(r"_fail(_task)?$", self.name))
 
 
 def runnable(example: Example) -> bool:

@@ -267,3 +267,60 @@ def test_map_input_files_rewrites_only_file_values():
     mapped = doc.map_input_files(inputs, lambda path: path if "://" in path else "/case/" + path)
 
     assert mapped == {"hello.name": "c.fq", "hello.reads": ["/case/c.fq", "s3://bucket/a.fq"]}
+
+
+def test_an_early_end_of_file_says_so_without_the_parsers_token_dump():
+    error = load_error("version 1.0\ntask t {\n  command <<< echo >>>\n")
+
+    assert str(error) == "main.wdl:3:20: syntax error: the file ends too early (is a closing } or >>> missing?)"
+    assert "Token(" not in error.detail and "$END" not in error.detail
+
+
+def test_the_detail_quotes_the_offending_line_with_a_caret_under_the_column():
+    error = load_error("version 1.0\nworkflow w {\n  Int x = 1 @ 2\n}\n")
+
+    assert error.detail == ("main.wdl:3:13: syntax error: unexpected '@ 2'\n"
+                            "3 |   Int x = 1 @ 2\n"
+                            "  |             ^")
+
+
+def test_the_detail_quotes_the_line_of_the_imported_file_at_fault():
+    error = load_error('version 1.0\nimport "lib.wdl" as lib\nworkflow w {}\n',
+                       imports=make_zip({"lib.wdl": "version 1.0\ntask t {\n  command <<< >>>\n"
+                                                    "  output { Int x = [1] }\n}\n"}))
+
+    assert error.detail.splitlines()[1] == "4 |   output { Int x = [1] }"
+
+
+# --- Cromwell's WDL 1.0 leniencies: refused, with the fix named
+
+
+def test_the_object_type_is_refused_naming_map_as_the_replacement():
+    error = load_error("version 1.0\ntask t {\n  command <<< echo >>>\n  output {\n"
+                       "    Object o = read_object(stdout())\n  }\n}\n")
+
+    assert (error.line, error.column) == (5, 5)
+    assert error.message.startswith("the Object type is not supported")
+    assert "declare Map[String, String] instead" in error.message
+
+
+@pytest.mark.parametrize("word", ["left", "right"])
+def test_an_output_named_left_or_right_is_refused_saying_to_rename_it(word):
+    error = load_error(f'version 1.0\ntask t {{\n  command <<< echo >>>\n  output {{\n    String {word} = "a"\n  }}\n}}\n')
+
+    assert (error.line, error.column) == (5, 5)
+    assert error.message.startswith(f"{word} is reserved for the members of a Pair")
+    assert f"rename it, for example to {word}_value" in error.message
+
+
+@pytest.mark.parametrize("section, body, keys", [
+    ("meta", 'author: "a"\n    email: "e"\n    author: "b"', "author"),
+    ("parameter_meta", 'x: { help: "a", x: "nested is fine" }\n    y: "b"\n    x: "c"\n    y: "d"', "x, y"),
+])
+def test_duplicate_meta_keys_are_refused_naming_each_key(section, body, keys):
+    error = load_error(f"version 1.0\ntask t {{\n  input {{ Int x  Int y }}\n  command <<< echo >>>\n"
+                       f"  {section} {{\n    {body}\n  }}\n}}\n")
+
+    assert error.line == 5
+    assert error.message == (f"{section} gives {keys} more than once (Cromwell keeps the last value; "
+                             "miniwdl refuses): keep one entry for each key")

@@ -11,6 +11,7 @@ import WDL
 from WDL import Env, Error, Tree, Type, Value
 
 from .errors import InputError, WdlError
+from .leniency import leniency_error
 
 # miniwdl wants an absolute path for every document; this prefix exists on no machine, so
 # nothing (WDL 1.2 source-relative paths included) can reach the file system through it.
@@ -116,18 +117,24 @@ def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = Non
     """Parse and typecheck WDL, resolving imports only from the optional zip; raise WdlError."""
     main = posixpath.basename(filename) or "main.wdl"  # the main file sits at the root of the imports
     files = _zip_files(imports) if imports else None
+    texts = {main: source}  # every file read, by its name, to quote an offending line
 
     async def read_source(uri: str, path: list[str], importer: Tree.Document | None) -> WDL.ReadSourceResult:
         if importer is None:
             return WDL.ReadSourceResult(source_text=source, abspath=SOURCE_ROOT + main)
         name = _find_import(uri, importer.pos.abspath[len(SOURCE_ROOT):], files)
-        return WDL.ReadSourceResult(source_text=_read_import(files, name), abspath=SOURCE_ROOT + name)
+        texts[name] = _read_import(files, name)
+        return WDL.ReadSourceResult(source_text=texts[name], abspath=SOURCE_ROOT + name)
 
     try:
         tree = _load_in_fresh_loop(main, read_source)
     except (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors,
             Error.ImportError, Error._BadCharacterEncoding) as exn:
-        raise _wdl_error(exn, main) from None
+        error = leniency_error(_wdl_error(exn, main), texts)
+        lines = texts.get(error.uri, "").splitlines()
+        if error.line is not None and 0 < error.line <= len(lines):
+            error.source_line = lines[error.line - 1]
+        raise error from None
     return Document(tree, main)
 
 
@@ -210,9 +217,11 @@ def _wdl_error(exn: Exception, main: str) -> WdlError:
 def _syntax_message(text: str) -> str:
     # lark's message goes on to list every token it expected; its first line says what went wrong
     first = re.sub(r",? at line \d+,? col(umn)? \d+\.?$", "", text.splitlines()[0] if text else "syntax error")
-    token = re.match(r"Unexpected token Token\('\w+', '(.*)'\)$", first)
+    token = re.match(r"Unexpected token Token\('([^']+)', '(.*)'\)$", first)
+    if token and token.group(1) == "$END":
+        return "syntax error: the file ends too early (is a closing } or >>> missing?)"
     if token:
-        shown = token.group(1).replace("\\n", "\n").strip().splitlines()  # the token is shown as a repr
+        shown = token.group(2).replace("\\n", "\n").strip().splitlines()  # the token is shown as a repr
         return f"syntax error: unexpected {shown[0][:40]!r}" if shown else "syntax error: unexpected end of line"
     return first
 

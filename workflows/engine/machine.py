@@ -14,6 +14,7 @@ from WDL.runtime._workflow_state import StateMachine
 from .config import LOGGER_NAME, call_cache, is_uri, miniwdl_config
 from .documents import Document
 from .errors import EvalError
+from .stdlib import apply_spec_fixes
 
 # Bump when the pickled layout changes; a saved state of another format cannot be resumed.
 STATE_FORMAT = 1
@@ -271,6 +272,7 @@ class _WorkflowStdLib(WorkflowStdLib):
         super().__init__(miniwdl_config(), machine.workflow.effective_wdl_version, machine, call_cache())
         self._localize = localize
         self._publish = publish
+        apply_spec_fixes(self)
 
     def _virtualize_filename(self, filename: str) -> str:
         path = super()._virtualize_filename(filename)

@@ -36,7 +36,7 @@ def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | Non
         return engine.load(text, filename=filename, imports=imports or None)
     except engine.WdlError as exc:
         field = "imports" if str(exc).startswith("imports") else "source"
-        raise ValidationError({field: str(exc)}) from None
+        raise ValidationError({field: exc.detail}) from None
 
 
 def workflow_version_create(*, workflow: Workflow, source: bytes, filename: str = "main.wdl",
