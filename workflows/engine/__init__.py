@@ -3,12 +3,12 @@
 load() a document, check_inputs() at submission; EngineState.start/loads/advance/dumps step a
 run; prepare() and collect() evaluate one task call around its command.
 """
-from .documents import Document, InputSpec, OutputSpec, load
+from .documents import Document, InputSpec, OutputSpec, imported_uris, load
 from .errors import EvalError, InputError, OutputError, WdlError
 from .machine import EngineState, TaskCall
 from .calls import PreparedTask, collect, prepare, return_code_ok
 
 __all__ = [
     "Document", "EngineState", "EvalError", "InputError", "InputSpec", "OutputError", "OutputSpec",
-    "PreparedTask", "TaskCall", "WdlError", "collect", "load", "prepare", "return_code_ok",
+    "PreparedTask", "TaskCall", "WdlError", "collect", "imported_uris", "load", "prepare", "return_code_ok",
 ]

@@ -138,6 +138,14 @@ def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = Non
     return Document(tree, main)
 
 
+def imported_uris(source: str) -> list[str]:
+    """Return the URIs a WDL document imports, as written; [] when it does not parse (load() says why)."""
+    try:
+        return [imported.uri for imported in WDL.parse_document(source).imports]
+    except (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors, Error._BadCharacterEncoding):
+        return []
+
+
 def _load_in_fresh_loop(main: str, read_source) -> Tree.Document:
     # WDL.load calls asyncio.run, which refuses to run inside a running event loop (an async view)
     try:
