@@ -58,3 +58,27 @@ def test_a_literal_that_names_a_workflow_input_file_stays_readable(tmp_path):
                       f'  String s = read_string("{data}")\n  output {{ String o = s }}\n}}\n')
 
     assert run_workflow(doc, {"w.given": str(data)}, tmp_path / "run") == ("Succeeded", {"w.o": "hello"})
+
+
+def test_a_literal_stays_a_value_through_other_declarations_and_scatters(tmp_path):
+    status, outputs = run('''
+  String p = "/path/to/file"
+  File g = p
+  Map[String, Pair[File, File]] y = {"a": ("a.bam", "a.bai")}
+  scatter (item in as_pairs(y)) {
+    Pair[File, File] files = item.right
+    File bam = files.left
+  }
+  Array[File] expected = ["a.bam"]
+  output { Boolean same = g == "/path/to/file" && bam == expected }''', tmp_path)
+
+    assert (status, outputs) == ("Succeeded", {"w.same": True})
+
+
+def test_a_literal_reached_through_a_string_declaration_still_cannot_be_read(tmp_path):
+    status, result = run('''
+  String p = "/etc/hostname"
+  File g = p
+  String s = read_string(g)''', tmp_path)
+
+    assert status == "Failed" and "/etc/hostname is a string literal" in result["error"]

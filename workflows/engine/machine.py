@@ -208,27 +208,41 @@ class EngineState:
 class _StateMachine(StateMachine):
     """miniwdl's workflow state machine, with Cromwell's reading of File literals in declarations.
 
-    A workflow declaration may give a File (or Directory) a string literal, `File f = "a.bam"`:
-    the value is kept as written, to compare, print or collect. It stays a value only: passed to a
-    call or made a workflow output, it must still be a file the run was given or one of its calls
-    produced (or a URI), since a task can read no other path of this host; nor may an expression
-    read it (read_string("/etc/passwd") names a literal too).
+    A string literal in a workflow declaration may become a File (or Directory) value there or in
+    any other declaration (`File f = "a.bam"`, `String p = "/x"` then `File g = p`): the value is
+    kept as written, to compare, print or collect. It stays a value only: passed to a call or made
+    a workflow output, it must still be a file the run was given or one of its calls produced (or a
+    URI), since a task can read no other path of this host; nor may an expression read it
+    (read_string("/etc/passwd") names a literal too).
     """
 
-    values_only: frozenset[str] = frozenset()  # the literals of the declaration being evaluated
+    values_only: frozenset[str] = frozenset()  # the literals allowed while a declaration is evaluated
+    _literals: frozenset[str] | None = None
 
     def _do_job(self, cfg, stdlib, job):
-        node = job.node
-        if not isinstance(node, Tree.Decl) or node.expr is None or node.name in self.inputs:
+        if not isinstance(job.node, Tree.Decl) or job.node.expr is None or job.node.name in self.inputs:
             return super()._do_job(cfg, stdlib, job)
-        literals = _string_literals(node.expr) - self.fspath_allowlist
+        if self._literals is None:
+            self._literals = frozenset(_declaration_literals(self.workflow.body + (self.workflow.outputs or [])))
+        literals = self._literals - self.fspath_allowlist
         self.fspath_allowlist |= literals
-        self.values_only = frozenset(literals)
+        self.values_only = literals
         try:
             return super()._do_job(cfg, stdlib, job)
         finally:
             self.fspath_allowlist -= literals
             del self.values_only
+
+
+def _declaration_literals(nodes) -> set[str]:
+    """Return the string literals of every declaration among nodes and inside their scatters and conditionals."""
+    found = set()
+    for node in nodes:
+        if isinstance(node, Tree.Decl) and node.expr is not None:
+            found |= _string_literals(node.expr)
+        elif isinstance(node, (Tree.Scatter, Tree.Conditional)):
+            found |= _declaration_literals(node.body)
+    return found
 
 
 def _string_literals(expr: Expr.Base) -> set[str]:
