@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 
+from tests.engine.driver import run_workflow
 from workflows import engine
 
 HELLO = """version 1.0
@@ -295,12 +296,54 @@ def test_the_detail_quotes_the_line_of_the_imported_file_at_fault():
 # --- Cromwell's WDL 1.0 leniencies: refused, with the fix named
 
 
-def test_the_object_type_is_refused_naming_map_as_the_replacement():
-    error = load_error("version 1.0\ntask t {\n  command <<< echo >>>\n  output {\n"
-                       "    Object o = read_object(stdout())\n  }\n}\n")
+def test_the_object_type_is_read_as_a_map_of_strings_as_read_object_returns(tmp_path):
+    doc = engine.load("""version 1.0
+workflow w {
+  call t
+  Array[Object] rows = read_objects(t.many)
+  output { Object o = t.o  Map[String, Object] by_name = {"x": t.o}  Int n = length(rows) }
+}
+task t {
+  command <<<
+    printf 'a\\tb\\n1\\t2\\n'
+    printf 'a\\tb\\n1\\t2\\n3\\t4\\n' > many.tsv
+  >>>
+  output { Object o = read_object(stdout())  File many = "many.tsv" }
+}
+""")
 
-    assert (error.line, error.column) == (5, 5)
-    assert error.message.startswith("the Object type is not supported")
+    assert [(spec.name, spec.type) for spec in doc.outputs] == [
+        ("w.o", "Map[String,String]"), ("w.by_name", "Map[String,Map[String,String]]"), ("w.n", "Int")]
+    assert run_workflow(doc, {}, tmp_path) == ("Succeeded", {
+        "w.o": {"a": "1", "b": "2"}, "w.by_name": {"x": {"a": "1", "b": "2"}}, "w.n": 2})
+
+
+def test_a_wdl_1_1_call_without_input_keyword_runs_and_later_errors_keep_their_columns(tmp_path):
+    source = """version 1.1
+workflow w {
+  call t { x = 1 }
+  call t as u {
+    x = 2, y = "b" }
+  output { String a = t.out + u.out }
+}
+task t {
+  input { Int x  String y = "a" }
+  command <<< echo ~{x}~{y} >>>
+  output { String out = read_string(stdout()) }
+}
+"""
+    assert run_workflow(engine.load(source), {}, tmp_path) == ("Succeeded", {"w.a": "1a2b"})
+
+    error = load_error(source.replace("x = 1 }", "x = nope }"))
+    assert (error.line, error.column, error.message) == (3, 16, "Unknown identifier nope")
+    assert error.detail.splitlines()[1:] == ["3 |   call t { x = nope }", "  |                ^"]
+
+
+def test_an_object_the_respelling_cannot_reach_is_refused_naming_map_as_the_replacement():
+    error = load_error("version 1.0\nstruct S {\n  Object o\n}\nworkflow w {\n  input { S s }\n}\n")
+
+    assert (error.line, error.column) == (2, 1)  # miniwdl names the struct, not the member
+    assert error.message.startswith("Object cannot be read as a type here")
     assert "declare Map[String, String] instead" in error.message
 
 

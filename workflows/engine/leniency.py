@@ -1,15 +1,24 @@
-"""What Cromwell accepts in WDL 1.0 and miniwdl refuses: errors that say exactly what to change.
+"""What the WDL specification or Cromwell accepts and miniwdl refuses.
 
-Batchsite parses with miniwdl unchanged, so these stay refused; the message names the fix that
-makes the file valid for Cromwell and Batchsite alike.
+Two spellings are respelt in place, at the position miniwdl's error names, and the file loaded
+again (miniwdl itself is unchanged): the Object type becomes Map[String, String] (what
+read_object() returns), and a WDL 1.1 call body without `input:` gets it. The rest stay refused,
+with a message that names the fix that makes the file valid for Cromwell and Batchsite alike.
 """
 import re
+from typing import Callable
+
+from WDL import Error
 
 from .errors import WdlError
 
-OBJECT_FIX = ("the Object type is not supported (WDL 1.1 deprecates it; Cromwell still takes it): declare "
-              "Map[String, String] instead, which read_object() and read_objects() return, and write the file "
-              "with write_map() or write_json() where Cromwell's write_object() was used")
+MAX_RESPELLINGS = 50  # loads of one document; each round respells every place its errors name
+OBJECT_TYPE = "Map[String, String]"
+
+OBJECT_FIX = ("Object cannot be read as a type here (Batchsite reads a declared Object as Map[String, String]; "
+              "WDL 1.1 deprecates Object): declare Map[String, String] instead, which read_object() and "
+              "read_objects() return, and write the file with write_map() or write_json() where Cromwell's "
+              "write_object() was used")
 RESERVED_FIX = ("{word} is reserved for the members of a Pair, so it cannot name an input, output or declaration "
                 "(Cromwell takes it in WDL 1.0): rename it, for example to {word}_value, and its uses with it")
 DUPLICATE_FIX = ("{section} gives {keys} more than once (Cromwell keeps the last value; miniwdl refuses): "
@@ -44,3 +53,61 @@ def _duplicate_keys(lines: list[str]) -> list[str]:
         if number and depth <= 0:
             break
     return twice
+
+
+class Respelt:
+    """A file's text with respellings applied, remembering each column's place in the original."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.origin = [list(range(len(line) + 1)) for line in self.lines]
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def replace(self, line: int, start: int, old: str, new: str) -> bool:
+        """Replace old at 0-based column start of 1-based line with new; False when old is not there."""
+        if not 0 < line <= len(self.lines) or self.lines[line - 1][start:start + len(old)] != old:
+            return False
+        text, origin = self.lines[line - 1], self.origin[line - 1]
+        self.lines[line - 1] = text[:start] + new + text[start + len(old):]
+        self.origin[line - 1] = origin[:start] + [origin[start]] * len(new) + origin[start + len(old):]
+        return True
+
+    def original_column(self, line: int, column: int) -> int:
+        """Map a 1-based column of the respelt text to the column of the text as written."""
+        origin = self.origin[line - 1] if 0 < line <= len(self.origin) else []
+        return origin[min(column - 1, len(origin) - 1)] + 1 if origin else column
+
+
+def respell(exn: Exception, texts: dict[str, str], respelt: dict[str, Respelt], uri_of: Callable) -> bool:
+    """Respell every place exn names that can be; return whether anything changed."""
+    changed = False
+    for error in _causes(exn):
+        pos = getattr(error, "pos", None)
+        if pos is None or pos.line < 1:
+            continue
+        uri = uri_of(pos)
+        if uri not in texts:
+            continue
+        text = respelt.setdefault(uri, Respelt(texts[uri]))
+        message = str(error)
+        if isinstance(error, Error.SyntaxError) and "calls require input: keyword" in message:
+            changed |= text.replace(pos.line, pos.column - 1, "", "input: ")
+        elif message.endswith("Unknown type Object"):
+            line = text.lines[pos.line - 1] if pos.line <= len(text.lines) else ""
+            declared = re.match(r"[\w\[\],\s?+]*", line[pos.column - 1:]).group(0)  # the type, then the name
+            for found in reversed(list(re.finditer(r"\bObject\b", declared))):
+                changed |= text.replace(pos.line, pos.column - 1 + found.start(), "Object", OBJECT_TYPE)
+    return changed
+
+
+def _causes(exn: Exception):
+    """Yield exn's errors: each of several, and the error inside an import."""
+    if isinstance(exn, Error.MultipleValidationErrors):
+        for error in exn.exceptions:
+            yield from _causes(error)
+    elif isinstance(exn, Error.ImportError) and exn.__cause__ is not None:
+        yield from _causes(exn.__cause__)
+    else:
+        yield exn
