@@ -356,14 +356,21 @@ def test_an_output_named_left_or_right_is_refused_saying_to_rename_it(word):
     assert f"rename it, for example to {word}_value" in error.message
 
 
-@pytest.mark.parametrize("section, body, keys", [
-    ("meta", 'author: "a"\n    email: "e"\n    author: "b"', "author"),
-    ("parameter_meta", 'x: { help: "a", x: "nested is fine" }\n    y: "b"\n    x: "c"\n    y: "d"', "x, y"),
+@pytest.mark.parametrize("section, body, kept", [
+    ("meta", 'author: "a"\n    email: "e"\n    author: "b"', {"author": "b", "email": "e"}),
+    ("parameter_meta", 'x: { help: "a", x: "nested is fine" }\n    y: "b"\n    x: "c"\n    y: "d"', {"x": "c", "y": "d"}),
 ])
-def test_duplicate_meta_keys_are_refused_naming_each_key(section, body, keys):
-    error = load_error(f"version 1.0\ntask t {{\n  input {{ Int x  Int y }}\n  command <<< echo >>>\n"
-                       f"  {section} {{\n    {body}\n  }}\n}}\n")
+def test_duplicate_meta_keys_keep_the_last_entry_as_cromwell_does(section, body, kept):
+    doc = engine.load(f"version 1.0\ntask t {{\n  input {{ Int x  Int y }}\n  command <<< echo >>>\n"
+                      f"  {section} {{\n    {body}\n  }}\n}}\n")
 
-    assert error.line == 5
-    assert error.message == (f"{section} gives {keys} more than once (Cromwell keeps the last value; "
-                             "miniwdl refuses): keep one entry for each key")
+    assert getattr(doc.tree.tasks[0], section) == kept
+
+
+def test_a_duplicate_meta_key_over_several_lines_is_refused_naming_the_key():
+    error = load_error('version 1.0\ntask t {\n  command <<< echo >>>\n  meta {\n    author: {\n      name: "a"\n    }\n'
+                       '    email: "e"\n    author: "b"\n  }\n}\n')
+
+    assert (error.line, error.column) == (4, 8)
+    assert error.message.startswith("meta gives author more than once, and an earlier entry spans several lines")
+    assert error.message.endswith("keep one entry for each key")

@@ -1,8 +1,10 @@
 """What the WDL specification or Cromwell accepts and miniwdl refuses.
 
-Two spellings are respelt in place, at the position miniwdl's error names, and the file loaded
+Three spellings are respelt in place, at the position miniwdl's error names, and the file loaded
 again (miniwdl itself is unchanged): the Object type becomes Map[String, String] (what
-read_object() returns), and a WDL 1.1 call body without `input:` gets it. The rest stay refused,
+read_object() returns), a WDL 1.1 call body without `input:` gets it, and a meta or
+parameter_meta key given twice keeps its last one-line entry (as Cromwell does; the earlier ones
+are blanked, so columns stay). The rest stay refused,
 with a message that names the fix that makes the file valid for Cromwell and Batchsite alike.
 """
 import re
@@ -21,8 +23,8 @@ OBJECT_FIX = ("Object cannot be read as a type here (Batchsite reads a declared 
               "write_object() was used")
 RESERVED_FIX = ("{word} is reserved for the members of a Pair, so it cannot name an input, output or declaration "
                 "(Cromwell takes it in WDL 1.0): rename it, for example to {word}_value, and its uses with it")
-DUPLICATE_FIX = ("{section} gives {keys} more than once (Cromwell keeps the last value; miniwdl refuses): "
-                 "keep one entry for each key")
+DUPLICATE_FIX = ("{section} gives {keys} more than once, and an earlier entry spans several lines (Cromwell "
+                 "keeps the last value; Batchsite drops earlier one-line entries only): keep one entry for each key")
 
 
 def leniency_error(error: WdlError, texts: dict[str, str]) -> WdlError:
@@ -42,17 +44,37 @@ def leniency_error(error: WdlError, texts: dict[str, str]) -> WdlError:
 
 def _duplicate_keys(lines: list[str]) -> list[str]:
     """Return the keys given twice at the top level of the meta section whose first line is lines[0]."""
-    seen, twice, depth = set(), [], 0
+    names = [name for name, _, _ in _meta_entries(lines)]
+    return sorted({name for name in names if names.count(name) > 1}, key=names.index)
+
+
+def _meta_entries(lines: list[str]) -> list[tuple[str, int, bool]]:
+    """Return (key, index of its line, whether the entry fits on that line) for each top-level key of a meta section."""
+    entries, depth = [], 0
     for number, line in enumerate(lines):
         text = line if number else line[line.find("{"):]
-        if depth == 1 and (key := re.match(r"\s*\{?\s*(\w+)\s*:", text)):
-            if key.group(1) in seen and key.group(1) not in twice:
-                twice.append(key.group(1))
-            seen.add(key.group(1))
-        depth += text.count("{") + text.count("[") - text.count("}") - text.count("]")
+        key = re.match(r"\s*\{?\s*(\w+)\s*:", text) if depth == 1 else None
+        opened = text.count("{") + text.count("[") - text.count("}") - text.count("]")
+        if key:
+            entries.append((key.group(1), number, opened == 0 and not text.lstrip().startswith("{")))
+        depth += opened
         if number and depth <= 0:
             break
-    return twice
+    return entries
+
+
+def _drop_earlier_duplicates(text: "Respelt", line: int) -> bool:
+    """Blank each one-line meta entry that a later entry of the same key overrides, as Cromwell keeps the last."""
+    entries = _meta_entries(text.lines[line - 1:])
+    last = {name: index for index, (name, _, _) in enumerate(entries)}
+    earlier = [(name, number, whole) for index, (name, number, whole) in enumerate(entries) if last[name] != index]
+    if not earlier or not all(whole for _, _, whole in earlier):
+        return False  # an entry over several lines: leave it to the message
+    for _, number, _ in earlier:
+        row = text.lines[line - 1 + number]
+        body = row.strip()
+        text.replace(line + number, row.index(body), body, " " * len(body))
+    return True
 
 
 class Respelt:
@@ -94,6 +116,8 @@ def respell(exn: Exception, texts: dict[str, str], respelt: dict[str, Respelt], 
         message = str(error)
         if isinstance(error, Error.SyntaxError) and "calls require input: keyword" in message:
             changed |= text.replace(pos.line, pos.column - 1, "", "input: ")
+        elif message.startswith("duplicate keys in meta object"):
+            changed |= _drop_earlier_duplicates(text, pos.line)
         elif message.endswith("Unknown type Object"):
             line = text.lines[pos.line - 1] if pos.line <= len(text.lines) else ""
             declared = re.match(r"[\w\[\],\s?+]*", line[pos.column - 1:]).group(0)  # the type, then the name
