@@ -82,3 +82,10 @@ def test_a_literal_reached_through_a_string_declaration_still_cannot_be_read(tmp
   String s = read_string(g)''', tmp_path)
 
     assert status == "Failed" and "/etc/hostname is a string literal" in result["error"]
+
+
+def test_a_literal_in_an_input_default_is_a_value_too(tmp_path):
+    doc = engine.load('version 1.1\nworkflow w {\n  input {\n    Map[String, File] by_name = {"a": "a.bam"}\n  }\n'
+                      '  output { Boolean same = by_name["a"] == "a.bam" }\n}\n')
+
+    assert run_workflow(doc, {}, tmp_path) == ("Succeeded", {"w.same": True})

@@ -223,7 +223,8 @@ class _StateMachine(StateMachine):
         if not isinstance(job.node, Tree.Decl) or job.node.expr is None or job.node.name in self.inputs:
             return super()._do_job(cfg, stdlib, job)
         if self._literals is None:
-            self._literals = frozenset(_declaration_literals(self.workflow.body + (self.workflow.outputs or [])))
+            nodes = (self.workflow.inputs or []) + self.workflow.body + (self.workflow.outputs or [])
+            self._literals = frozenset(_declaration_literals(nodes))
         literals = self._literals - self.fspath_allowlist
         self.fspath_allowlist |= literals
         self.values_only = literals
