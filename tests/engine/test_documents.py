@@ -374,3 +374,10 @@ def test_a_duplicate_meta_key_over_several_lines_is_refused_naming_the_key():
     assert (error.line, error.column) == (4, 8)
     assert error.message.startswith("meta gives author more than once, and an earlier entry spans several lines")
     assert error.message.endswith("keep one entry for each key")
+
+
+def test_a_key_given_twice_inside_a_meta_entry_is_refused_saying_so():
+    error = load_error("version 1.0\ntask t {\n  command <<< echo >>>\n  meta {\n    author: { a: 1, a: 2 }\n  }\n}\n")
+
+    assert (error.line, error.column) == (5, 13)
+    assert error.message == "meta gives a key twice inside one of its entries: keep one entry for each key"

@@ -4,8 +4,8 @@ Three spellings are respelt in place, at the position miniwdl's error names, and
 again (miniwdl itself is unchanged): the Object type becomes Map[String, String] (what
 read_object() returns), a WDL 1.1 call body without `input:` gets it, and a meta or
 parameter_meta key given twice keeps its last one-line entry (as Cromwell does; the earlier ones
-are blanked, so columns stay). The rest stay refused,
-with a message that names the fix that makes the file valid for Cromwell and Batchsite alike.
+are blanked, so columns stay). The rest stay refused, with a message that names the fix that
+makes the file valid for Cromwell and Batchsite alike.
 """
 import re
 from typing import Callable
@@ -38,7 +38,8 @@ def leniency_error(error: WdlError, texts: dict[str, str]) -> WdlError:
         lines = texts.get(error.uri, "").splitlines()[error.line - 1:]
         section = "parameter_meta" if lines and "parameter_meta" in lines[0] else "meta"
         keys = _duplicate_keys(lines)
-        error.message = DUPLICATE_FIX.format(section=section, keys=", ".join(keys) if keys else "a key")
+        error.message = DUPLICATE_FIX.format(section=section, keys=", ".join(keys)) if keys else (
+            f"{section} gives a key twice inside one of its entries: keep one entry for each key")
     return error
 
 
