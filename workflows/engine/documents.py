@@ -131,7 +131,8 @@ def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = Non
             name = main
         else:
             name = _find_import(uri, importer.pos.abspath[len(SOURCE_ROOT):], files)
-            texts.setdefault(name, _read_import(files, name))
+            if name not in texts:  # read once: a respelt file is loaded again
+                texts[name] = _read_import(files, name)
         text = respelt[name].text() if name in respelt else texts[name]
         return WDL.ReadSourceResult(source_text=text, abspath=SOURCE_ROOT + name)
 
