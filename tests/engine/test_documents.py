@@ -381,3 +381,15 @@ def test_a_key_given_twice_inside_a_meta_entry_is_refused_saying_so():
 
     assert (error.line, error.column) == (5, 13)
     assert error.message == "meta gives a key twice inside one of its entries: keep one entry for each key"
+
+
+def test_an_imported_file_is_respelt_too_and_its_errors_keep_their_columns():
+    lib = "version 1.0\ntask t {\n  command <<< echo >>>\n  output {\n    Object o = read_object(stdout())\n  }\n}\n"
+    doc = engine.load('version 1.0\nimport "lib.wdl" as lib\nworkflow w {\n  call lib.t\n  output { Object o = t.o }\n}\n',
+                      imports=make_zip({"lib.wdl": lib}))
+    assert [(spec.name, spec.type) for spec in doc.outputs] == [("w.o", "Map[String,String]")]
+
+    error = load_error('version 1.0\nimport "lib.wdl" as lib\nworkflow w {}\n',
+                       imports=make_zip({"lib.wdl": lib.replace("read_object(stdout())", "read_object(nope)")}))
+    assert (error.uri, error.line, error.column) == ("lib.wdl", 5, 28)
+    assert error.detail.splitlines()[2] == "  |                            ^"
