@@ -262,7 +262,8 @@ def _string_literals(expr: Expr.Base) -> set[str]:
 
 def _unsupplied_message(message: str) -> str:
     """Say why a File the run was not given is refused, without miniwdl's advice to change its config."""
-    marker = " uses file/directory not expressly supplied with workflow inputs (to allow, set [file_io] allow_any_input = true): "
+    marker = (" uses file/directory not expressly supplied with workflow inputs"
+              " (to allow, set [file_io] allow_any_input = true): ")
     if marker not in message:
         return message
     where, path = message.split(marker, 1)

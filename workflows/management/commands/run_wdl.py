@@ -51,7 +51,10 @@ class Command(BaseCommand):
             logging.getLogger(name).setLevel(logging.ERROR)
         source = _read(wdl, "WDL file")
         try:
-            zip_bytes = _read(imports, "imports zip") if imports else imports_zip(files=_sibling_imports(Path(wdl), source))
+            if imports:
+                zip_bytes = _read(imports, "imports zip")
+            else:
+                zip_bytes = imports_zip(files=_sibling_imports(Path(wdl), source))
         except ValidationError as exc:
             raise CommandError("imports: " + "; ".join(exc.messages)) from None
         try:
