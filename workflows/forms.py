@@ -11,11 +11,30 @@ from workflows.services.limits import INT_MAX, INT_MIN, json_load, json_problem,
 from workflows.services.versions import MAX_IMPORTS_BYTES, MAX_SOURCE_BYTES
 
 WDL_HELP = "A WDL 1.0 or 1.1 document (.wdl)."
+FILES_HELP = ("Optional: the files the WDL imports, chosen together; each sits beside the WDL file, "
+              "as cromwell run and miniwdl run find them.")
 IMPORTS_HELP = "Optional: a zip of the files the WDL imports, as Cromwell's workflowDependencies."
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """A file field that takes several files at once and cleans to a list of them."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".wdl"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
 class VersionUploadForm(forms.Form):
     source = forms.FileField(label="WDL file", help_text=WDL_HELP)
+    files = MultipleFileField(label="Imported files", required=False, help_text=FILES_HELP)
     imports = forms.FileField(label="Imports zip", required=False, help_text=IMPORTS_HELP)
 
     def _bounded(self, name: str, most: int):
@@ -30,17 +49,18 @@ class VersionUploadForm(forms.Form):
     def clean_imports(self):
         return self._bounded("imports", MAX_IMPORTS_BYTES)
 
-    def read(self) -> tuple[bytes, str, bytes | None]:
-        """Return the uploaded source bytes, its file name and the imports zip bytes."""
+    def read(self) -> tuple[bytes, str, bytes | None, dict[str, bytes]]:
+        """Return the uploaded source bytes, its file name, the imports zip bytes and the imported files by name."""
         source = self.cleaned_data["source"]
         imports = self.cleaned_data.get("imports")
-        return source.read(), source.name, (imports.read() if imports else None)
+        files = {upload.name: upload.read() for upload in self.cleaned_data.get("files") or []}
+        return source.read(), source.name, (imports.read() if imports else None), files
 
 
 class WorkflowCreateForm(VersionUploadForm):
     name = forms.CharField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10_000)
-    field_order = ["name", "description", "source", "imports"]
+    field_order = ["name", "description", "source", "files", "imports"]
 
 
 # ---- launching a run --------------------------------------------------------------------

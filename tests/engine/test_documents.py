@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 
+from tests.engine.driver import run_workflow
 from workflows import engine
 
 HELLO = """version 1.0
@@ -267,3 +268,128 @@ def test_map_input_files_rewrites_only_file_values():
     mapped = doc.map_input_files(inputs, lambda path: path if "://" in path else "/case/" + path)
 
     assert mapped == {"hello.name": "c.fq", "hello.reads": ["/case/c.fq", "s3://bucket/a.fq"]}
+
+
+def test_an_early_end_of_file_says_so_without_the_parsers_token_dump():
+    error = load_error("version 1.0\ntask t {\n  command <<< echo >>>\n")
+
+    assert str(error) == "main.wdl:3:20: syntax error: the file ends too early (is a closing } or >>> missing?)"
+    assert "Token(" not in error.detail and "$END" not in error.detail
+
+
+def test_the_detail_quotes_the_offending_line_with_a_caret_under_the_column():
+    error = load_error("version 1.0\nworkflow w {\n  Int x = 1 @ 2\n}\n")
+
+    assert error.detail == ("main.wdl:3:13: syntax error: unexpected '@ 2'\n"
+                            "3 |   Int x = 1 @ 2\n"
+                            "  |             ^")
+
+
+def test_the_detail_quotes_the_line_of_the_imported_file_at_fault():
+    error = load_error('version 1.0\nimport "lib.wdl" as lib\nworkflow w {}\n',
+                       imports=make_zip({"lib.wdl": "version 1.0\ntask t {\n  command <<< >>>\n"
+                                                    "  output { Int x = [1] }\n}\n"}))
+
+    assert error.detail.splitlines()[1] == "4 |   output { Int x = [1] }"
+
+
+# --- Cromwell's WDL 1.0 leniencies: refused, with the fix named
+
+
+def test_the_object_type_is_read_as_a_map_of_strings_as_read_object_returns(tmp_path):
+    doc = engine.load("""version 1.0
+workflow w {
+  call t
+  Array[Object] rows = read_objects(t.many)
+  output { Object o = t.o  Map[String, Object] by_name = {"x": t.o}  Int n = length(rows) }
+}
+task t {
+  command <<<
+    printf 'a\\tb\\n1\\t2\\n'
+    printf 'a\\tb\\n1\\t2\\n3\\t4\\n' > many.tsv
+  >>>
+  output { Object o = read_object(stdout())  File many = "many.tsv" }
+}
+""")
+
+    assert [(spec.name, spec.type) for spec in doc.outputs] == [
+        ("w.o", "Map[String,String]"), ("w.by_name", "Map[String,Map[String,String]]"), ("w.n", "Int")]
+    assert run_workflow(doc, {}, tmp_path) == ("Succeeded", {
+        "w.o": {"a": "1", "b": "2"}, "w.by_name": {"x": {"a": "1", "b": "2"}}, "w.n": 2})
+
+
+def test_a_wdl_1_1_call_without_input_keyword_runs_and_later_errors_keep_their_columns(tmp_path):
+    source = """version 1.1
+workflow w {
+  call t { x = 1 }
+  call t as u {
+    x = 2, y = "b" }
+  output { String a = t.out + u.out }
+}
+task t {
+  input { Int x  String y = "a" }
+  command <<< echo ~{x}~{y} >>>
+  output { String out = read_string(stdout()) }
+}
+"""
+    assert run_workflow(engine.load(source), {}, tmp_path) == ("Succeeded", {"w.a": "1a2b"})
+
+    error = load_error(source.replace("x = 1 }", "x = nope }"))
+    assert (error.line, error.column, error.message) == (3, 16, "Unknown identifier nope")
+    assert error.detail.splitlines()[1:] == ["3 |   call t { x = nope }", "  |                ^"]
+
+
+def test_an_object_the_respelling_cannot_reach_is_refused_naming_map_as_the_replacement():
+    error = load_error("version 1.0\nstruct S {\n  Object o\n}\nworkflow w {\n  input { S s }\n}\n")
+
+    assert (error.line, error.column) == (2, 1)  # miniwdl names the struct, not the member
+    assert error.message.startswith("Object cannot be read as a type here")
+    assert "declare Map[String, String] instead" in error.message
+
+
+@pytest.mark.parametrize("word", ["left", "right"])
+def test_an_output_named_left_or_right_is_refused_saying_to_rename_it(word):
+    error = load_error(f'version 1.0\ntask t {{\n  command <<< echo >>>\n  output {{\n    String {word} = "a"\n  }}\n}}\n')
+
+    assert (error.line, error.column) == (5, 5)
+    assert error.message.startswith(f"{word} is reserved for the members of a Pair")
+    assert f"rename it, for example to {word}_value" in error.message
+
+
+@pytest.mark.parametrize("section, body, kept", [
+    ("meta", 'author: "a"\n    email: "e"\n    author: "b"', {"author": "b", "email": "e"}),
+    ("parameter_meta", 'x: { help: "a", x: "nested is fine" }\n    y: "b"\n    x: "c"\n    y: "d"', {"x": "c", "y": "d"}),
+])
+def test_duplicate_meta_keys_keep_the_last_entry_as_cromwell_does(section, body, kept):
+    doc = engine.load(f"version 1.0\ntask t {{\n  input {{ Int x  Int y }}\n  command <<< echo >>>\n"
+                      f"  {section} {{\n    {body}\n  }}\n}}\n")
+
+    assert getattr(doc.tree.tasks[0], section) == kept
+
+
+def test_a_duplicate_meta_key_over_several_lines_is_refused_naming_the_key():
+    error = load_error('version 1.0\ntask t {\n  command <<< echo >>>\n  meta {\n    author: {\n      name: "a"\n    }\n'
+                       '    email: "e"\n    author: "b"\n  }\n}\n')
+
+    assert (error.line, error.column) == (4, 8)
+    assert error.message.startswith("meta gives author more than once, and an earlier entry spans several lines")
+    assert error.message.endswith("keep one entry for each key")
+
+
+def test_a_key_given_twice_inside_a_meta_entry_is_refused_saying_so():
+    error = load_error("version 1.0\ntask t {\n  command <<< echo >>>\n  meta {\n    author: { a: 1, a: 2 }\n  }\n}\n")
+
+    assert (error.line, error.column) == (5, 13)
+    assert error.message == "meta gives a key twice inside one of its entries: keep one entry for each key"
+
+
+def test_an_imported_file_is_respelt_too_and_its_errors_keep_their_columns():
+    lib = "version 1.0\ntask t {\n  command <<< echo >>>\n  output {\n    Object o = read_object(stdout())\n  }\n}\n"
+    doc = engine.load('version 1.0\nimport "lib.wdl" as lib\nworkflow w {\n  call lib.t\n  output { Object o = t.o }\n}\n',
+                      imports=make_zip({"lib.wdl": lib}))
+    assert [(spec.name, spec.type) for spec in doc.outputs] == [("w.o", "Map[String,String]")]
+
+    error = load_error('version 1.0\nimport "lib.wdl" as lib\nworkflow w {}\n',
+                       imports=make_zip({"lib.wdl": lib.replace("read_object(stdout())", "read_object(nope)")}))
+    assert (error.uri, error.line, error.column) == ("lib.wdl", 5, 28)
+    assert error.detail.splitlines()[2] == "  |                            ^"

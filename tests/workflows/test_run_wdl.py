@@ -1,6 +1,7 @@
 """The WDL corpus through `manage.py run_wdl`: the real engine, database and local backend."""
 import io
 import json
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -108,3 +109,46 @@ def test_inputs_that_are_not_json_name_the_position(tmp_path):
     inputs_file.write_text('{"w.n": 1,,}')
     with pytest.raises(CommandError, match="line 1 column 11"):
         call_command("run_wdl", str(wdl), "--inputs", str(inputs_file), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+LIB = 'version 1.0\nimport "shared/words.wdl" as words\ntask greet {\n  input { String who }\n' \
+      '  command <<< echo "hello ~{who}" >>>\n  output { String line = read_string(stdout()) }\n}\n'
+WORDS = 'version 1.0\nstruct Word { String text }\n'
+MAIN = 'version 1.0\nimport "lib.wdl" as lib\nworkflow w {\n  call lib.greet { input: who = "there" }\n' \
+       '  output { String line = greet.line }\n}\n'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_imports_next_to_the_wdl_file_are_found_as_cromwell_run_finds_them(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "lib.wdl").write_text(LIB)
+    (tmp_path / "shared" / "words.wdl").write_text(WORDS)  # imported by lib.wdl, relative to it
+    (tmp_path / "main.wdl").write_text(MAIN)
+    out = io.StringIO()
+
+    call_command("run_wdl", str(tmp_path / "main.wdl"), "--poll", "0.02", stdout=out, stderr=io.StringIO())
+
+    assert json.loads(out.getvalue()) == {"w.line": "hello there"}
+    version = Run.objects.get().version
+    with zipfile.ZipFile(version.imports.open()) as kept:  # the version keeps the imports as its zip
+        assert sorted(kept.namelist()) == ["lib.wdl", "shared/words.wdl"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_missing_sibling_import_names_the_file_and_its_importer(tmp_path):
+    (tmp_path / "main.wdl").write_text(MAIN)
+
+    with pytest.raises(CommandError, match=r"cannot read the file lib.wdl that main.wdl imports, .*lib.wdl: No such file"):
+        call_command("run_wdl", str(tmp_path / "main.wdl"), stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_outside_the_wdl_files_folder_is_refused_pointing_to_imports_zip(tmp_path):
+    (tmp_path / "lib.wdl").write_text(LIB)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "main.wdl").write_text(MAIN.replace('"lib.wdl"', '"../lib.wdl"'))
+
+    with pytest.raises(CommandError, match=r"main.wdl imports ../lib.wdl, which is outside .*pass --imports"):
+        call_command("run_wdl", str(tmp_path / "run" / "main.wdl"), stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Run.objects.exists()

@@ -102,6 +102,55 @@ def test_an_import_from_the_zip_resolves(client, alice, project):
     assert Workflow.objects.get().versions.get().imports.name.endswith(".zip")
 
 
+GREET = b'version 1.0\nimport "words.wdl"\ntask greet { input { String who } command <<< echo ~{who} >>> ' \
+        b'output { String out = read_string(stdout()) } }\n'
+SIBLING_MAIN = b'version 1.0\nimport "greet.wdl" as lib\nworkflow w { call lib.greet { input: who = "x" } }\n'
+
+
+def test_the_imported_files_can_be_chosen_beside_the_main_file(client, alice, project):
+    client.force_login(alice)
+    response = client.post(create_url(project), {
+        "name": "Siblings", "source": upload("main.wdl", SIBLING_MAIN),
+        "files": [upload("greet.wdl", GREET), upload("words.wdl", b"version 1.0\nstruct Word { String text }\n")],
+    })
+    assert response.status_code == 302, response.content.decode()
+    with zipfile.ZipFile(Workflow.objects.get().versions.get().imports.open()) as kept:
+        assert sorted(kept.namelist()) == ["greet.wdl", "words.wdl"]
+
+
+def test_a_missing_imported_file_is_named_with_the_line_that_imports_it(client, alice, project):
+    client.force_login(alice)
+    response = client.post(create_url(project), {
+        "name": "Siblings", "source": upload("main.wdl", SIBLING_MAIN), "files": [upload("greet.wdl", GREET)],
+    })
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "greet.wdl:2:1: words.wdl is not in the imports zip" in page
+    assert "2 | import &quot;words.wdl&quot;" in page
+    assert not Workflow.objects.exists()
+
+
+def test_files_and_a_zip_together_are_refused_by_the_field(client, alice, project):
+    client.force_login(alice)
+    response = client.post(create_url(project), {
+        "name": "Both", "source": upload("main.wdl", SIBLING_MAIN), "files": [upload("greet.wdl", GREET)],
+        "imports": upload("deps.zip", b"PK"),
+    })
+    assert response.status_code == 400
+    assert "give the imported files or an imports zip, not both" in response.content.decode()
+    assert not Workflow.objects.exists()
+
+
+def test_a_new_version_takes_its_imported_files_too(client, alice, workflow):
+    client.force_login(alice)
+    response = client.post(reverse("workflows:version_upload", args=[workflow.pk]), {
+        "source": upload("main.wdl", SIBLING_MAIN),
+        "files": [upload("greet.wdl", GREET), upload("words.wdl", b"version 1.0\n")],
+    })
+    assert response.status_code == 302
+    assert workflow.versions.get(number=2).imports.name.endswith(".zip")
+
+
 def test_uploading_the_same_source_twice_keeps_one_version(client, alice, workflow):
     client.force_login(alice)
     url = reverse("workflows:version_upload", args=[workflow.pk])
@@ -148,3 +197,18 @@ def test_carol_gets_404_on_every_page_of_alices_team(client, carol, other_team, 
 def test_an_unknown_workflow_is_404(client, alice, team):
     client.force_login(alice)
     assert client.get(reverse("workflows:detail", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("files, problem", [
+    ({"../etc/x.wdl": b"x"}, "'../etc/x.wdl' is not a file name beside the main file"),
+    ({"/abs.wdl": b"x"}, "'/abs.wdl' is not a file name beside the main file"),
+    ({f"f{i}.wdl": b"x" for i in range(201)}, "201 files were given; at most 200 are allowed"),
+])
+def test_imported_files_are_checked_before_they_become_the_zip(files, problem):
+    from django.core.exceptions import ValidationError
+
+    from workflows.services import imports_zip
+
+    with pytest.raises(ValidationError) as caught:
+        imports_zip(files=files)
+    assert caught.value.message_dict == {"files": [problem]}

@@ -5,13 +5,13 @@ run within its Limits, within_budget() of time and memory; prepare() and collect
 task call around its command.
 """
 from .budget import Interrupted, within_budget
-from .documents import Document, InputSpec, OutputSpec, load
+from .documents import Document, InputSpec, OutputSpec, imported_uris, load
 from .errors import EvalError, InputError, LimitError, OutputError, WdlError
 from .machine import EngineState, Limits, TaskCall
 from .calls import PreparedTask, collect, prepare, return_code_ok
 
 __all__ = [
     "Document", "EngineState", "EvalError", "InputError", "InputSpec", "Interrupted", "LimitError", "Limits",
-    "OutputError", "OutputSpec", "PreparedTask", "TaskCall", "WdlError", "collect", "load", "prepare",
+    "OutputError", "OutputSpec", "PreparedTask", "TaskCall", "WdlError", "collect", "imported_uris", "load", "prepare",
     "return_code_ok", "within_budget",
 ]

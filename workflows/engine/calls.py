@@ -21,6 +21,7 @@ from .bounds import bound_collections
 from .config import is_uri, logger, miniwdl_config
 from .documents import Document, decl_type
 from .errors import EvalError, OutputError
+from .stdlib import apply_spec_fixes
 
 # File values that stdout(), stderr() and glob() produce name this directory, which exists nowhere;
 # _CallDir.host_path maps them to the real files.
@@ -245,6 +246,7 @@ class _TaskInputStdLib(TaskStdLib):
         self._localize = localize
         if max_items is not None:
             bound_collections(self, max_items)
+        apply_spec_fixes(self)
 
     def _devirtualize_filename(self, filename: str) -> str:
         return _local(super()._devirtualize_filename(filename), self._localize)
@@ -260,6 +262,7 @@ class _TaskOutputStdLib(TaskOutputStdLib):
     def __init__(self, task: Tree.Task, call_dir: _CallDir, localize: Callable[[str], str] | None) -> None:
         super().__init__(task.effective_wdl_version, logger, call_dir)  # type: ignore[arg-type]
         self._localize = localize
+        apply_spec_fixes(self)
         self._sizing = False
         self.size = _Size(self)
 
@@ -305,7 +308,7 @@ def _runtime_json(values: dict[str, Value.Base]) -> dict:
                 runtime[key] = max(0, int(data))
             elif key == "continueOnReturnCode":
                 runtime.setdefault(key, _return_codes(data))
-            elif key == "returnCodes":  # WDL 1.1's name; like Cromwell, it wins over continueOnReturnCode
+            elif key in ("returnCodes", "return_codes"):  # WDL 1.1; like Cromwell, wins over continueOnReturnCode
                 runtime["continueOnReturnCode"] = True if data == "*" else _return_codes(data)
             elif key == "failOnStderr":
                 runtime[key] = _boolean(data)

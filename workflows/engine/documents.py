@@ -11,12 +11,15 @@ import WDL
 from WDL import Env, Error, Tree, Type, Value
 
 from .errors import InputError, WdlError
+from .leniency import MAX_RESPELLINGS, Respelt, leniency_error, respell
 
 # miniwdl wants an absolute path for every document; this prefix exists on no machine, so
 # nothing (WDL 1.2 source-relative paths included) can reach the file system through it.
 SOURCE_ROOT = "/.batchsite-wdl/"
 IMPORTS_ZIP = "imports.zip"
 MAX_IMPORT_BYTES = 5 * 1024 * 1024  # one file inside the zip, against zip bombs
+LOAD_ERRORS = (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors, Error.ImportError,
+               Error._BadCharacterEncoding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,22 +116,56 @@ class Document:
 
 
 def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = None) -> Document:
-    """Parse and typecheck WDL, resolving imports only from the optional zip; raise WdlError."""
+    """Parse and typecheck WDL, resolving imports only from the optional zip; raise WdlError.
+
+    What miniwdl refuses but the specification or Cromwell accepts, and can be respelt in place
+    (see leniency.respell), is respelt and the file loaded again; errors point into the files as written.
+    """
     main = posixpath.basename(filename) or "main.wdl"  # the main file sits at the root of the imports
     files = _zip_files(imports) if imports else None
+    texts = {main: source}  # every file read, by its name, as written
+    respelt: dict[str, Respelt] = {}
 
     async def read_source(uri: str, path: list[str], importer: Tree.Document | None) -> WDL.ReadSourceResult:
         if importer is None:
-            return WDL.ReadSourceResult(source_text=source, abspath=SOURCE_ROOT + main)
-        name = _find_import(uri, importer.pos.abspath[len(SOURCE_ROOT):], files)
-        return WDL.ReadSourceResult(source_text=_read_import(files, name), abspath=SOURCE_ROOT + name)
+            name = main
+        else:
+            name = _find_import(uri, importer.pos.abspath[len(SOURCE_ROOT):], files)
+            if name not in texts:  # read once: a respelt file is loaded again
+                texts[name] = _read_import(files, name)
+        text = respelt[name].text() if name in respelt else texts[name]
+        return WDL.ReadSourceResult(source_text=text, abspath=SOURCE_ROOT + name)
 
+    for _ in range(MAX_RESPELLINGS):
+        try:
+            return Document(_load_in_fresh_loop(main, read_source), main)
+        except LOAD_ERRORS as exn:
+            if not respell(exn, texts, respelt, lambda pos: _uri(pos, main)):
+                raise _user_error(exn, main, texts, respelt) from None
+    raise WdlError(f"more than {MAX_RESPELLINGS} places need respelling: correct the file", uri=main)
+
+
+def _user_error(exn: Exception, main: str, texts: dict[str, str], respelt: dict[str, Respelt]) -> WdlError:
+    """Return the error to show: positions and the quoted line as in the file the user wrote."""
+    error = leniency_error(_wdl_error(exn, main), texts)
+    if error.uri in respelt and error.line is not None and error.column is not None:
+        error.column = respelt[error.uri].original_column(error.line, error.column)
+    lines = texts.get(error.uri, "").splitlines()
+    if error.line is not None and 0 < error.line <= len(lines):
+        error.source_line = lines[error.line - 1]
+    return error
+
+
+def _uri(pos, main: str) -> str:
+    return pos.abspath[len(SOURCE_ROOT):] if pos.abspath.startswith(SOURCE_ROOT) else main
+
+
+def imported_uris(source: str) -> list[str]:
+    """Return the URIs a WDL document imports, as written; [] when it does not parse (load() says why)."""
     try:
-        tree = _load_in_fresh_loop(main, read_source)
-    except (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors,
-            Error.ImportError, Error._BadCharacterEncoding) as exn:
-        raise _wdl_error(exn, main) from None
-    return Document(tree, main)
+        return [imported.uri for imported in WDL.parse_document(source).imports]
+    except (Error.SyntaxError, Error.ValidationError, Error.MultipleValidationErrors, Error._BadCharacterEncoding):
+        return []
 
 
 def _load_in_fresh_loop(main: str, read_source) -> Tree.Document:
@@ -201,7 +238,7 @@ def _wdl_error(exn: Exception, main: str) -> WdlError:
     pos = getattr(exn, "pos", None)
     if pos is None:
         return WdlError(message, uri=main)
-    uri = pos.abspath[len(SOURCE_ROOT):] if pos.abspath.startswith(SOURCE_ROOT) else main
+    uri = _uri(pos, main)
     if pos.line < 1:  # miniwdl's "no position" (e.g. an unknown version line)
         return WdlError(message, uri=uri)
     return WdlError(message, uri=uri, line=pos.line, column=pos.column)
@@ -210,9 +247,11 @@ def _wdl_error(exn: Exception, main: str) -> WdlError:
 def _syntax_message(text: str) -> str:
     # lark's message goes on to list every token it expected; its first line says what went wrong
     first = re.sub(r",? at line \d+,? col(umn)? \d+\.?$", "", text.splitlines()[0] if text else "syntax error")
-    token = re.match(r"Unexpected token Token\('\w+', '(.*)'\)$", first)
+    token = re.match(r"Unexpected token Token\('([^']+)', '(.*)'\)$", first)
+    if token and token.group(1) == "$END":
+        return "syntax error: the file ends too early (is a closing } or >>> missing?)"
     if token:
-        shown = token.group(1).replace("\\n", "\n").strip().splitlines()  # the token is shown as a repr
+        shown = token.group(2).replace("\\n", "\n").strip().splitlines()  # the token is shown as a repr
         return f"syntax error: unexpected {shown[0][:40]!r}" if shown else "syntax error: unexpected end of line"
     return first
 

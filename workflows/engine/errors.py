@@ -5,17 +5,28 @@ class WdlError(Exception):
     """The WDL source or one of its imports does not parse or typecheck."""
 
     def __init__(self, message: str, *, uri: str = "main.wdl", line: int | None = None,
-                 column: int | None = None) -> None:
+                 column: int | None = None, source_line: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.uri = uri  # the file name as the user knows it: the main file, or a path inside the imports zip
         self.line = line
         self.column = column
+        self.source_line = source_line  # the text of the offending line, when known
 
     def __str__(self) -> str:
         if self.line is None:
             return f"{self.uri}: {self.message}"
         return f"{self.uri}:{self.line}:{self.column}: {self.message}"
+
+    @property
+    def detail(self) -> str:
+        """Return the message with the offending line and a caret under its column, as shown to users."""
+        if self.line is None or self.source_line is None:
+            return str(self)
+        text = self.source_line.expandtabs(4)[:200]
+        gutter = f"{self.line} | "
+        caret = " " * (len(gutter) - 2) + "| " + " " * max(0, min((self.column or 1) - 1, len(text))) + "^"
+        return f"{self}\n{gutter}{text}\n{caret}"
 
 
 class InputError(Exception):

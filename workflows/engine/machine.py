@@ -7,7 +7,7 @@ import pickle
 from typing import Callable, Iterable
 
 import WDL
-from WDL import Error, Tree
+from WDL import Error, Expr, Tree
 from WDL.runtime._stdlib import WorkflowStdLib
 from WDL.runtime._workflow_state import StateMachine
 
@@ -15,6 +15,7 @@ from .bounds import bound_collections, over_calls
 from .config import LOGGER_NAME, call_cache, is_uri, miniwdl_config
 from .documents import Document
 from .errors import EvalError, LimitError
+from .stdlib import apply_spec_fixes
 
 # Bump when the pickled layout changes; a saved state of another format cannot be resumed.
 STATE_FORMAT = 1
@@ -206,7 +207,7 @@ class EngineState:
         except Error.RuntimeError as exn:
             job = getattr(exn, "job_id", "")
             pos = getattr(exn, "pos", None)
-            raise EvalError(str(exn), where=f"{key}/{job}" if key else job,
+            raise EvalError(_unsupplied_message(str(exn)), where=f"{key}/{job}" if key else job,
                             uri=os.path.basename(pos.uri) if pos else None,
                             line=pos.line if pos else None, column=pos.column if pos else None) from exn
 
@@ -239,6 +240,73 @@ class EngineState:
         return child_key
 
 
+class _StateMachine(StateMachine):
+    """miniwdl's workflow state machine, with Cromwell's reading of File literals in declarations.
+
+    A string literal in a workflow declaration may become a File (or Directory) value there or in
+    any other declaration (`File f = "a.bam"`, `String p = "/x"` then `File g = p`): the value is
+    kept as written, to compare, print or collect. It stays a value only: passed to a call or made
+    a workflow output, it must still be a file the run was given or one of its calls produced (or a
+    URI), since a task can read no other path of this host; nor may an expression read it
+    (read_string("/etc/passwd") names a literal too).
+    """
+
+    values_only: frozenset[str] = frozenset()  # the literals allowed while a declaration is evaluated
+    _literals: frozenset[str] | None = None
+
+    def _do_job(self, cfg, stdlib, job):
+        if not isinstance(job.node, Tree.Decl) or job.node.expr is None or job.node.name in self.inputs:
+            return super()._do_job(cfg, stdlib, job)
+        if self._literals is None:
+            nodes = (self.workflow.inputs or []) + self.workflow.body + (self.workflow.outputs or [])
+            self._literals = frozenset(_declaration_literals(nodes))
+        literals = self._literals - self.fspath_allowlist
+        self.fspath_allowlist |= literals
+        self.values_only = literals
+        try:
+            return super()._do_job(cfg, stdlib, job)
+        finally:
+            self.fspath_allowlist -= literals
+            del self.values_only
+
+
+def _declaration_literals(nodes) -> set[str]:
+    """Return the string literals of every declaration among nodes and inside their scatters and conditionals."""
+    found = set()
+    for node in nodes:
+        if isinstance(node, Tree.Decl) and node.expr is not None:
+            found |= _string_literals(node.expr)
+        elif isinstance(node, (Tree.Scatter, Tree.Conditional)):
+            found |= _declaration_literals(node.body)
+    return found
+
+
+def _string_literals(expr: Expr.Base) -> set[str]:
+    """Return the texts of the placeholder-free string literals in expr, as File and Directory paths."""
+    found = set()
+    if isinstance(expr, Expr.String):
+        literal = expr.literal
+        if literal is not None:
+            text = literal.value
+            found |= {text, text.rstrip("/") + "/"}  # miniwdl keys a Directory with a trailing slash
+    for child in expr.children:
+        if isinstance(child, Expr.Base):
+            found |= _string_literals(child)
+    return found
+
+
+def _unsupplied_message(message: str) -> str:
+    """Say why a File the run was not given is refused, without miniwdl's advice to change its config."""
+    marker = (" uses file/directory not expressly supplied with workflow inputs"
+              " (to allow, set [file_io] allow_any_input = true): ")
+    if marker not in message:
+        return message
+    where, path = message.split(marker, 1)
+    return (f"{where} uses {path}, which is neither an input of the run nor an output of one of its calls: "
+            "a task reads only those (a File given as a string literal in a workflow declaration is a value "
+            "only; make it a workflow input to pass it to a call or an output)")
+
+
 def _output_values(call_id: str, task: Tree.Task, outputs: dict) -> WDL.Env.Bindings:
     try:
         return WDL.values_from_json(outputs, task.effective_outputs, task.effective_outputs)
@@ -257,18 +325,24 @@ class _WorkflowStdLib(WorkflowStdLib):
         self._publish = publish
         if max_items is not None:
             bound_collections(self, max_items)  # miniwdl builds range(10**11) whole before a scatter sees it
+        apply_spec_fixes(self)
 
     def _virtualize_filename(self, filename: str) -> str:
         path = super()._virtualize_filename(filename)
         return self._publish(path) if self._publish else path
 
     def _devirtualize_filename(self, filename: str) -> str:
+        self._refuse_value_only(filename)
         if is_uri(filename):
             if self._localize is None:
                 raise OSError(f"cannot read {filename}: this engine was given no way to fetch remote files")
             return self._localize(filename)
         return super()._devirtualize_filename(filename)
 
+    def _refuse_value_only(self, filename: str) -> None:
+        if isinstance(self.state, _StateMachine) and filename in self.state.values_only and not is_uri(filename):
+            raise Error.InputError(f"{filename} is a string literal, not a file the run was given or produced: "
+                                   "a workflow expression cannot read it; make it a workflow input")
 
 class _Budget:
     """Counts the calls a run's machines schedule, and the shards of the scatter being expanded."""
@@ -295,8 +369,9 @@ class _Budget:
                     self.max_calls))
 
 
-class _Machine(StateMachine):
-    """miniwdl's state machine, telling the run's budget of every job it schedules, as it does."""
+class _Machine(_StateMachine):
+    """miniwdl's state machine (with the File-literal rule), telling the run's budget of every job it
+    schedules, as it does."""
 
     budget: _Budget | None = None  # set again after every load: the limits are the team's of the day
 

@@ -6,11 +6,11 @@ from workflows.services.runs import (
     json_object, run_abort, run_relaunch, run_release_hold, run_submit,
 )
 from workflows.services.versions import (
-    document_for, wdl_check, workflow_create, workflow_version_create,
+    document_for, imports_zip, wdl_check, workflow_create, workflow_version_create,
 )
 
 __all__ = [
-    "backend_poll", "backends_poll", "call_dir", "call_finish", "document_for", "job_name", "json_object", "run_abort",
-    "run_abort_finish", "run_advance", "run_relaunch", "run_release_hold", "run_submit", "team_dispatch",
+    "backend_poll", "backends_poll", "call_dir", "call_finish", "document_for", "imports_zip", "job_name", "json_object",
+    "run_abort", "run_abort_finish", "run_advance", "run_relaunch", "run_release_hold", "run_submit", "team_dispatch",
     "tick", "wdl_check", "workflow_create", "workflow_version_create",
 ]

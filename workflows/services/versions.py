@@ -2,6 +2,9 @@
 import dataclasses
 import functools
 import hashlib
+import io
+import posixpath
+import zipfile
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -17,6 +20,7 @@ from workflows.services.limits import json_problem
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
 MAX_IMPORTS_BYTES = 50 * 1024 * 1024
+MAX_IMPORT_FILES = 200
 
 
 def _source_text(source: bytes, filename: str) -> str:
@@ -32,6 +36,33 @@ def _source_text(source: bytes, filename: str) -> str:
     return text
 
 
+def imports_zip(*, files: dict[str, bytes], zip_bytes: bytes | None = None) -> bytes | None:
+    """Return the imports zip for a version: the given zip, or one built from the imported files by path.
+
+    The files sit beside the main file (a path is relative to its folder), as `cromwell run` and
+    `miniwdl run` find them; the version keeps them as a zip, so the engine sees one kind of imports.
+    """
+    if not files:
+        return zip_bytes
+    if zip_bytes:
+        raise ValidationError({"files": "give the imported files or an imports zip, not both"})
+    if len(files) > MAX_IMPORT_FILES:
+        raise ValidationError({"files": f"{len(files)} files were given; at most {MAX_IMPORT_FILES} are allowed"})
+    total = sum(len(data) for data in files.values())
+    if total > MAX_IMPORTS_BYTES:
+        raise ValidationError({"files": f"the imported files are {total:,} bytes; at most {MAX_IMPORTS_BYTES:,} are allowed"})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(files.items()):
+            path = posixpath.normpath(name.replace("\\", "/"))
+            if not name or path.startswith(("/", "../")) or path in (".", ".."):
+                raise ValidationError({"files": f"{name!r} is not a file name beside the main file"})
+            if len(data) > MAX_SOURCE_BYTES:
+                raise ValidationError({"files": f"{name} is {len(data):,} bytes; at most {MAX_SOURCE_BYTES:,} are allowed"})
+            archive.writestr(path, data)
+    return buffer.getvalue()
+
+
 def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | None = None) -> "engine.Document":
     """Parse and typecheck WDL with miniwdl; a problem is a ValidationError naming line and column."""
     text = _source_text(source, filename)
@@ -41,7 +72,7 @@ def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | Non
         doc = engine.load(text, filename=filename, imports=imports or None)
     except engine.WdlError as exc:
         field = "imports" if str(exc).startswith("imports") else "source"
-        raise ValidationError({field: str(exc)}) from None
+        raise ValidationError({field: exc.detail}) from None
     # an imported file may hold what the database cannot store (a NUL in a default): the specs are stored
     problem = json_problem([dataclasses.asdict(spec) for spec in (*doc.inputs, *doc.outputs)])
     if problem:

@@ -26,12 +26,13 @@ def _add_errors(form, exc: ValidationError) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def workflow_create(request, team_slug: str, project_slug: str):
-    """Create a workflow from an uploaded WDL file."""
+    """Create a workflow from an uploaded WDL file and the files it imports (or their zip)."""
     project = project_get_for_user(user=request.user, team_slug=team_slug, slug=project_slug, write=True)
     form = WorkflowCreateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        source, filename, imports = form.read()
+        source, filename, imports, files = form.read()
         try:
+            imports = services.imports_zip(files=files, zip_bytes=imports)
             workflow = services.workflow_create(
                 project=project, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
                 source=source, filename=filename, imports=imports, user=request.user,
@@ -82,8 +83,9 @@ def version_upload(request, pk: int):
     workflow = selectors.workflow_get_for_user(user=request.user, pk=pk, write=True)
     form = VersionUploadForm(request.POST, request.FILES)
     if form.is_valid():
-        source, filename, imports = form.read()
+        source, filename, imports, files = form.read()
         try:
+            imports = services.imports_zip(files=files, zip_bytes=imports)
             version = services.workflow_version_create(
                 workflow=workflow, source=source, filename=filename, imports=imports, user=request.user
             )

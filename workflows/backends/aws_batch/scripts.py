@@ -20,8 +20,13 @@ its own script out of the array's bundle with two ranged GETs. The job script do
 call's inputs to <container-root>/<bucket>/<key>, runs the command in
 <container-root>/<bucket>/<call dir key>/execution, uploads that directory to the call
 directory, then `rc`, then its own output as `log`, and exits with the command's code.
+
+The command is written to a file of its own that bash runs (as Cromwell's and miniwdl's job
+scripts do), never pasted into the job script: an empty command, a heredoc or unbalanced
+parentheses in it then cannot change how the job script itself parses.
 """
 import base64
+import hashlib
 import json
 import shlex
 from typing import Sequence
@@ -80,9 +85,7 @@ echo "batchsite: running the command"
 mkfifo "$tmp/out" "$tmp/err"
 tee stdout < "$tmp/out" & out_tee=$!
 tee stderr < "$tmp/err" >&2 & err_tee=$!
-(
-{command}
-) < /dev/null > "$tmp/out" 2> "$tmp/err"
+/bin/bash "$tmp/command" < /dev/null > "$tmp/out" 2> "$tmp/err"
 rc=$?
 wait "$out_tee" "$err_tee"
 echo "batchsite: the command exited with $rc; uploading outputs"
@@ -106,12 +109,25 @@ def job_script(*, call_dir: str, work_dir: str, command: str, files: Sequence[St
         if staged.uri:
             lines.append(f"fetch {shlex.quote(staged.uri)} {target} || finish 1")
         else:  # a write_*() file: carried in the script itself, one request fewer per call
-            encoded = base64.b64encode(staged.content).decode()
-            lines.append(f"mkdir -p \"$(dirname {target})\" && base64 -d > {target} <<'BATCHSITE_EOF' || finish 1")
-            lines.extend(encoded[i:i + 76] for i in range(0, len(encoded), 76))
-            lines.append("BATCHSITE_EOF")
-    lines.append(_EPILOGUE.replace("{command}", command).strip("\n"))
+            lines.extend(_carried(target, staged.content))
+    # Verbatim, so the stored script shows the command; the heredoc's end marker is derived from
+    # the command's own hash, so no line of the command can end the heredoc early.
+    marker = "BATCHSITE_COMMAND_" + hashlib.sha256(command.encode()).hexdigest()[:32]
+    lines.append(f"cat > \"$tmp/command\" <<'{marker}' || finish 1")
+    if command:
+        lines.append(command.rstrip("\n"))
+    lines.append(marker)
+    lines.append(_EPILOGUE.strip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _carried(target: str, content: bytes) -> list[str]:
+    """Return the lines that write content to target (a shell word), base64 so no byte of it is syntax."""
+    encoded = base64.b64encode(content).decode()
+    lines = [f"mkdir -p \"$(dirname {target})\" && base64 -d > {target} <<'BATCHSITE_EOF' || finish 1"]
+    lines.extend(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+    lines.append("BATCHSITE_EOF")
+    return lines
 
 
 def bundle(scripts: Sequence[bytes], names: Sequence[str]) -> bytes:

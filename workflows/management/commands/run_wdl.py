@@ -1,6 +1,7 @@
 """Run one WDL workflow through Batchsite's engine in this process, like `cromwell run`."""
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from teams.services import project_create, team_create
 from workflows import engine
 from workflows.backends import provider_for
 from workflows.models import Call, Run, Workflow
-from workflows.services import run_submit, tick, workflow_version_create, wdl_check
+from workflows.services import imports_zip, run_submit, tick, workflow_version_create, wdl_check
 from workflows.services.limits import MAX_OPTIONS_BYTES, json_load
 
 CLI_TEAM = "cli"
@@ -31,7 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("wdl", help="the .wdl file")
         parser.add_argument("--inputs", help="inputs JSON; relative File paths resolve against its folder")
         parser.add_argument("--options", help="Cromwell workflow options JSON")
-        parser.add_argument("--imports", help="zip of the files the WDL imports")
+        parser.add_argument("--imports", help="zip of the files the WDL imports (default: the imported files, "
+                                                   "found next to the WDL file as cromwell run does)")
         parser.add_argument("--team", help="team slug (default: a 'cli' team of its own)")
         parser.add_argument("--project", help="project slug in the team")
         parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls")
@@ -50,7 +52,13 @@ class Command(BaseCommand):
         for name in ("celery", "kombu"):
             logging.getLogger(name).setLevel(logging.ERROR)
         source = _read(wdl, "WDL file")
-        zip_bytes = _read(imports, "imports zip") if imports else None
+        try:
+            if imports:
+                zip_bytes = _read(imports, "imports zip")
+            else:
+                zip_bytes = imports_zip(files=_sibling_imports(Path(wdl), source))
+        except ValidationError as exc:
+            raise CommandError("imports: " + "; ".join(exc.messages)) from None
         try:
             doc = wdl_check(source=source, filename=Path(wdl).name, imports=zip_bytes)
         except ValidationError as exc:
@@ -108,6 +116,27 @@ def _read(path: str, what: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def _sibling_imports(main: Path, source: bytes) -> dict[str, bytes]:
+    """Read what the WDL imports (and they import), relative to each importer, from main's folder down."""
+    base = main.resolve().parent
+    files: dict[str, bytes] = {}
+    pending = [(base, main.name, source)]
+    while pending:
+        folder, importer, text = pending.pop()
+        for uri in engine.imported_uris(text.decode("utf-8", "replace")):
+            if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
+                continue  # a URL: the engine refuses it, saying so
+            path = (folder / uri).resolve()
+            if not path.is_relative_to(base):
+                raise CommandError(f"{importer} imports {uri}, which is outside {base}: imports are read from the "
+                                   "WDL file's folder and below; zip them and pass --imports for another layout")
+            name = path.relative_to(base).as_posix()
+            if name not in files:
+                files[name] = _read(str(path), f"file {uri} that {importer} imports,")
+                pending.append((path.parent, name, files[name]))
+    return files
 
 
 def _json_file(path: str, what: str, max_bytes: int) -> dict:
