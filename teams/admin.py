@@ -25,9 +25,13 @@ class TeamForm(forms.ModelForm):
         model = Team
         fields = "__all__"
 
+    def clean_cost_tags(self):
+        return self.cleaned_data.get("cost_tags") or {}  # left empty: no tags of the team's own
+
     def clean(self):
         cleaned = super().clean()
-        candidate = Team(**{f: cleaned.get(f) for f in ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs")})
+        candidate = Team(**{f: cleaned.get(f) for f in ("prefix_root", "allowed_role_arns", "default_role_arn",
+                                                        "max_running_jobs", "cost_tags")})
         candidate.slug = cleaned.get("slug") or ""
         try:
             team_validate(team=candidate)

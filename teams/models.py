@@ -30,6 +30,10 @@ class Team(models.Model):
         help_text="Secrets Manager secret for this team's private container registry (AWS Batch pulls with it "
                   "under the provider's execution-role-arn).",
     )
+    cost_tags = models.JSONField(
+        "cost allocation tags", default=dict, blank=True,
+        help_text='Tags every AWS Batch job of the team carries besides batchsite:*, e.g. {"CostCenter": "CC-42"}.',
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,6 +21,10 @@ ROLE_ARN_RE = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
 )
 
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+MAX_COST_TAGS = 10
+
 OPTION_PREFIX = "aws_batch_script_bucket_prefix"
 OPTION_ROLE = "aws_batch_job_role_arn"
 
@@ -135,8 +139,25 @@ def team_validate(*, team: Team) -> None:
             errors["default_role_arn"] = f"{team.default_role_arn} is not on the team's allowlist"
     if team.max_running_jobs is not None and team.max_running_jobs < 1:
         errors["max_running_jobs"] = "the cap must be at least 1"
+    if problem := cost_tags_check(team.cost_tags):
+        errors["cost_tags"] = problem
     if errors:
         raise ValidationError(errors)
+
+
+def cost_tags_check(tags) -> str | None:
+    """Return what is wrong with a team's cost allocation tags (AWS's tag rules, not batchsite:*), or None."""
+    if not isinstance(tags, dict):
+        return 'cost tags must be a JSON object of tag names to values, e.g. {"CostCenter": "CC-42"}'
+    if len(tags) > MAX_COST_TAGS:
+        return f"a team has at most {MAX_COST_TAGS} cost tags (AWS takes 50 tags a job, Batchsite and tasks use the rest)"
+    for key, value in tags.items():
+        if not _TAG_KEY.match(key) or key.lower().startswith(("aws:", "batchsite:")):
+            return (f"cost tag {key!r}: a name is 1-128 letters, digits, spaces and _ . : / = + - @, "
+                    "and not aws:* or batchsite:*")
+        if not isinstance(value, str) or not _TAG_VALUE.match(value):
+            return f"cost tag {key!r}: the value must be text of at most 256 letters, digits, spaces and _ . : / = + - @"
+    return None
 
 
 def narrowing_validate(*, team: Team, script_prefix: str, job_role_arn: str, max_running_jobs: int | None = None) -> None:
@@ -199,7 +220,8 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
     return User.objects.create_user(username=username, password=password, email=email)
 
 
-AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs")
+AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs",
+                       "cost_tags")
 
 
 def team_values(*, team: Team) -> dict:

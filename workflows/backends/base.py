@@ -100,6 +100,12 @@ class Backend(Protocol):
     def check(self, job: JobSpec) -> None:
         """Raise ValueError naming what keeps the job from being submitted; return if nothing does."""
 
+    def check_runtime(self, runtime: Mapping) -> None:
+        """Raise ValueError naming a runtime attribute the backend cannot take (only those given are judged).
+
+        Run submission calls it with a task's literal attributes, so a bad value is refused before any job.
+        """
+
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         """Start the jobs (each one check()ed); return one Submitted per job, in order."""
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from contextlib import nullcontext
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -75,6 +75,9 @@ class LocalBackend:
 
     def check(self, job: JobSpec) -> None:
         pass  # any bash command runs here
+
+    def check_runtime(self, runtime: Mapping) -> None:
+        pass  # like Cromwell's local backend, it ignores the attributes it has no use for
 
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         submitted, scripts = [], []

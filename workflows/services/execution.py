@@ -177,7 +177,7 @@ def _claim(team_id: int) -> list[Call]:
             status=Call.Status.SUBMITTING, claimed=timezone.now()
         )
         return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING)
-                    .select_related("run__version", "team"))
+                    .select_related("run__version__workflow", "run__project", "team"))
 
 
 def job_spec(call: Call) -> JobSpec:
@@ -193,9 +193,16 @@ def job_spec(call: Call) -> JobSpec:
         name=job_name(call), call_dir=call.call_dir, command=prepared.command, runtime=prepared.runtime,
         script_prefix=run.script_prefix, job_role_arn=run.job_role_arn, files=files,
         registry_credential_arn=call.team.registry_credential_arn,
-        tags={"batchsite:run": str(run.pk), "batchsite:call": f"{call.call_id}/attempt-{call.attempt}",
-              "batchsite:team": str(call.team_id)},
+        tags=job_tags(call),
     )
+
+
+def job_tags(call: Call) -> dict:
+    """Return a job's tags: the team's own cost tags, then Batchsite's (which find it again and allocate cost)."""
+    run = call.run
+    return {**call.team.cost_tags, "batchsite:team": call.team.slug, "batchsite:project": run.project.slug,
+            "batchsite:workflow": run.version.workflow.slug, "batchsite:run": str(run.pk),
+            "batchsite:call": f"{call.call_id}/attempt-{call.attempt}"}
 
 
 def job_name(call: Call) -> str:

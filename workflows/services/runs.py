@@ -72,6 +72,11 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         backend = backend_for(provider.name)
     except ConfigError as exc:
         raise ValidationError({"backend": str(exc)}) from None
+    for task, runtime in doc.literal_runtimes.items():
+        try:
+            backend.check_runtime(runtime)
+        except ValueError as exc:
+            raise ValidationError({"runtime": f"task {task}: {exc}"}) from None
     if team.max_queued_jobs is not None:
         waiting = Call.objects.filter(team=team, status=Call.Status.QUEUED).count()
         if waiting >= team.max_queued_jobs:

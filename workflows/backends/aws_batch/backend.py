@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from batchsite.config import AwsConfig, ProviderConfig
 from workflows.backends.base import JobSpec, JobState, Submitted, TransientBackendError
 
+from . import attributes as batch_attributes
 from . import jobs as batch_jobs
 from . import scripts
 from .client import aws_call, chunks, error_code, throttled, transient
@@ -114,16 +115,20 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                 plans.append((key, chunk, script_key, len(body)))
         self._store(objects)
         results: list[Submitted | None] = [None] * len(jobs)
-        for (queue, definition, resources, _, _), chunk, script_key, size in plans:
+        for (queue, definition, resources, _, _, extra_tags), chunk, script_key, size in plans:
             first = jobs[chunk[0]]
             url = f"s3://{self.script_bucket}/{script_key}"
-            request = dict(jobQueue=queue, jobDefinition=self._definition(*definition),
+            # propagateTags: the ECS tasks carry the job's tags, so cost allocation sees them.
+            request = dict(jobQueue=queue, jobDefinition=self._definition(*definition), propagateTags=True,
                            containerOverrides=batch_jobs.overrides(len(chunk), url, resources))
+            extra = json.loads(extra_tags)
             if len(chunk) == 1:
-                handles = [self._submit_job(dict(request, jobName=first.name, tags=batch_jobs.tags(first.tags)))]
+                handles = [self._submit_job(dict(request, jobName=first.name,
+                                                 tags=batch_jobs.tags({**extra, **first.tags})))]
             else:
                 parent = self._submit_job(dict(request, jobName=f"{first.name}-x{len(chunk)}"[:128],
-                                               tags=batch_jobs.array_tags([jobs[i] for i in chunk]),
+                                               tags={**batch_jobs.tags(extra),
+                                                     **batch_jobs.array_tags([jobs[i] for i in chunk])},
                                                arrayProperties={"size": len(chunk)}))
                 handles = [f"{parent}:{n}" for n in range(len(chunk))]
             for index, handle in zip(chunk, handles):
@@ -133,11 +138,14 @@ class AwsBatchBackend(JobLogs, Housekeeping):
 
     def check(self, job: JobSpec) -> None:
         """Raise ValueError naming what keeps the job from being submitted (no queue, bad memory, ...)."""
-        _, (_, _, credential, _), *_ = self._group(job)
+        _, (_, _, credential, _), *_ = self._group(job)  # checks the runtime attributes too
         if credential and not self.provider.execution_role_arn:
             raise ValueError(f"a private registry credential ({credential}) applies, and AWS Batch pulls with it "
                              f"only under an execution role: set execution-role-arn in the {self.name} "
                              "provider's config")
+
+    def check_runtime(self, runtime: Mapping) -> None:
+        batch_attributes.check(runtime, container_root=self.container_root)
 
     def _script(self, job: JobSpec) -> bytes:
         work_dir = f"{self.container_root}/{job.call_dir.removeprefix('s3://')}/execution"
@@ -146,7 +154,7 @@ class AwsBatchBackend(JobLogs, Housekeeping):
 
     def _group(self, job: JobSpec) -> tuple:
         return batch_jobs.group(job, defaults=self.defaults, queue=self.provider.queue_arn,
-                                credential=self._provider_credential())
+                                credential=self._provider_credential(), container_root=self.container_root)
 
     def _provider_credential(self) -> str:
         """Return the Secrets Manager ARN of the provider's dockerhub credential, or ""."""
@@ -200,9 +208,9 @@ class AwsBatchBackend(JobLogs, Housekeeping):
             while len(self._stored) > 100_000:
                 self._stored.popitem(last=False)
 
-    def _definition(self, image: str, role: str, credential: str, retries: int) -> str:
+    def _definition(self, image: str, role: str, credential: str, extras: str) -> str:
         """Return the ARN of the job definition for this signature, registering it the first time."""
-        name, request = batch_jobs.definition_request(image, role, credential, retries,
+        name, request = batch_jobs.definition_request(image, role, credential, extras,
                                                       self.provider.execution_role_arn or "")
         today = date.today().isoformat()
         arn, tagged = self._definitions.get(name, ("", ""))
@@ -214,7 +222,9 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                     arn, tagged = latest["jobDefinitionArn"], latest.get("tags", {}).get("batchsite:last-used", "")
                 else:
                     arn = self.registrar.register_job_definition(
-                        jobDefinitionName=name, tags={"batchsite:last-used": today}, **request)["jobDefinitionArn"]
+                        jobDefinitionName=name, **{**request, "tags": {**request.get("tags", {}),
+                                                                       "batchsite:last-used": today}}
+                    )["jobDefinitionArn"]
                     tagged = today
             if tagged != today:  # deregister_unused() goes by this tag
                 self.batch.tag_resource(resourceArn=arn, tags={"batchsite:last-used": today})
@@ -347,7 +357,8 @@ class AwsBatchBackend(JobLogs, Housekeeping):
         reason = job_failure(detail)
         log_stream = detail.get("container", {}).get("logStreamName")
         if log_stream:
-            reason += f" (log: CloudWatch {LOG_GROUP} {log_stream})"
+            options = detail.get("container", {}).get("logConfiguration", {}).get("options", {})
+            reason += f" (log: CloudWatch {options.get('awslogs-group', LOG_GROUP)} {log_stream})"
             if archive and call_dir:
                 self._archive_log(log_stream, call_dir)
         return JobState(JobState.DONE, reason=reason)
