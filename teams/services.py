@@ -93,8 +93,13 @@ class Target:
     job_role_arn: str  # empty: no role (the job definition's default)
 
 
-def target_resolve(*, team: Team, options: dict, project: Project | None = None, workflow=None) -> Target:
-    """Resolve the effective prefix and role (options over workflow over project over team) and guard them."""
+def target_resolve(*, team: Team, options: dict, project: Project | None = None, workflow=None,
+                   trusted: bool = False) -> Target:
+    """Resolve the effective prefix and role (options over workflow over project over team) and guard them.
+
+    trusted: the operator's own command line (run_wdl without --team), which, as Cromwell does, takes
+    any well-formed role ARN and prefix; the team's allowlist and prefix root are not applied.
+    """
     errors: dict[str, str] = {}
     explicit_prefix = options.get(OPTION_PREFIX)
     explicit_role = options.get(OPTION_ROLE)
@@ -107,14 +112,14 @@ def target_resolve(*, team: Team, options: dict, project: Project | None = None,
 
     layers = [explicit_prefix, workflow and workflow.script_prefix, project and project.script_prefix, team.prefix_root]
     prefix = prefix_normalize(next((p for p in layers if p), ""))
-    problem = prefix_guard(team=team, prefix=prefix)
+    problem = prefix_check(prefix) if trusted else prefix_guard(team=team, prefix=prefix)
     if problem and OPTION_PREFIX not in errors:
         errors[OPTION_PREFIX] = problem
 
     roles = [explicit_role, workflow and workflow.job_role_arn, project and project.job_role_arn, team.default_role_arn]
     role = next((r for r in roles if r), "")
     if role:
-        problem = role_guard(team=team, role_arn=role)
+        problem = role_arn_check(role) if trusted else role_guard(team=team, role_arn=role)
         if problem and OPTION_ROLE not in errors:
             errors[OPTION_ROLE] = problem
     if errors:

@@ -47,10 +47,11 @@ def labels_check(labels: dict) -> dict:
 
 
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
-               on_hold: bool = False, relaunch_of: Run | None = None, run_id=None) -> Run:
+               on_hold: bool = False, relaunch_of: Run | None = None, run_id=None, trusted: bool = False) -> Run:
     """Validate inputs and options, resolve prefix, role and backend, and start a run.
 
     run_id: the id a client asked for (Cromwell's requestedWorkflowId); a random UUID otherwise.
+    trusted: run_wdl's own team (see target_resolve): any well-formed role ARN and prefix.
     """
     inputs = json_object(inputs, field="inputs", what="the inputs")
     options = json_object(options, field="options", what="the options")
@@ -63,7 +64,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         inputs = doc.check_inputs(inputs)
     except engine.InputError as exc:
         raise ValidationError({"inputs": str(exc)}) from None
-    target = target_resolve(team=team, project=project, workflow=workflow, options=options)
+    target = target_resolve(team=team, project=project, workflow=workflow, options=options, trusted=trusted)
     backend_name = options.get("backend") or None
     if backend_name is not None and not isinstance(backend_name, str):
         raise ValidationError({"backend": "the backend option must be a provider name"})
