@@ -118,11 +118,13 @@ class Call(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         RETRIED = "retried", "Failed, retried"
+        PREEMPTED = "preempted", "Preempted"  # its host was reclaimed (Spot): retried, not counted in maxRetries
         ABORTED = "aborted", "Aborted"
 
     ACTIVE = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
     LIVE = (Status.QUEUED, *ACTIVE)
-    DONE = (Status.SUCCEEDED, Status.FAILED, Status.RETRIED, Status.ABORTED)
+    DONE = (Status.SUCCEEDED, Status.FAILED, Status.RETRIED, Status.PREEMPTED, Status.ABORTED)
+    SUPERSEDED = (Status.RETRIED, Status.PREEMPTED)  # attempts that a later attempt of the call replaced
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="calls")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")

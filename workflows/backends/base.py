@@ -39,6 +39,7 @@ class JobState:
     status: str  # "queued" | "running" | "done"
     rc: int | None = None
     reason: str = ""
+    preempted: bool = False  # done because the host went away (a Spot reclaim), not because of the job
 
     QUEUED = "queued"
     RUNNING = "running"

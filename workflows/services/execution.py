@@ -27,6 +27,7 @@ from workflows.services.versions import document_for
 log = logging.getLogger(__name__)
 
 ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
+DEFAULT_PREEMPTIBLE = 3  # retries after Spot reclaims, unless the task or the provider says otherwise
 # A saved state from another miniwdl version fails to load with ValueError.
 ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError, ValueError)
 
@@ -372,7 +373,7 @@ def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]
                                                                         ended=timezone.now())
         return
     if outputs is None:
-        _finish_failed(call, failure, rc=state.rc)
+        _finish_failed(call, failure, rc=state.rc, preempted=state.preempted)
         return
     Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
         status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
@@ -392,14 +393,39 @@ def next_attempt(call: Call, *, run_root: str) -> Call:
                 attempt=attempt, inputs=call.inputs, call_dir=call_dir(run_root, call.call_id, attempt))
 
 
-def _finish_failed(call: Call, reason: str, *, rc: int | None) -> None:
-    """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good."""
+def preemption_budget(call: Call) -> int:
+    """Return how many reclaims of its host a call survives: runtime preemptible, else the provider's default."""
+    value = (call.runtime or {}).get("preemptible")
+    if value is None:
+        value = provider_for(call.backend).default_runtime_attributes.get("preemptible", DEFAULT_PREEMPTIBLE)
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return DEFAULT_PREEMPTIBLE
+
+
+def _finish_failed(call: Call, reason: str, *, rc: int | None, preempted: bool = False) -> None:
+    """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good.
+
+    An attempt whose host was reclaimed (preempted) is retried on its own budget, never on maxRetries.
+    """
     retries = int((call.runtime or {}).get("maxRetries", 0) or 0)
     now = timezone.now()
     with transaction.atomic():
-        if call.attempt <= retries:
+        reclaims = Call.objects.filter(run_id=call.run_id, call_id=call.call_id, attempt__lt=call.attempt,
+                                       status=Call.Status.PREEMPTED).count()
+        status = Call.Status.RETRIED if call.attempt - reclaims <= retries else Call.Status.FAILED
+        if preempted:
+            budget = preemption_budget(call)
+            status = Call.Status.PREEMPTED if reclaims < budget else Call.Status.FAILED
+            if status == Call.Status.FAILED:
+                times = f"{reclaims + 1} time{'s' if reclaims else ''}"
+                reason = (f"the job's host was reclaimed {times}, more than the {budget} retries "
+                          "allowed after a reclaim (runtime attribute preemptible, or the provider's default): "
+                          f"{reason}")
+        if status != Call.Status.FAILED:
             updated = Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-                status=Call.Status.RETRIED, return_code=rc, failure=reason, ended=now)
+                status=status, return_code=rc, failure=reason, ended=now)
             if updated:
                 Call.objects.bulk_create([next_attempt(call, run_root=call.run.root)], ignore_conflicts=True)
         else:

@@ -361,7 +361,7 @@ class AwsBatchBackend(JobLogs, Housekeeping):
             reason += f" (log: CloudWatch {options.get('awslogs-group', LOG_GROUP)} {log_stream})"
             if archive and call_dir:
                 self._archive_log(log_stream, call_dir)
-        return JobState(JobState.DONE, reason=reason)
+        return JobState(JobState.DONE, reason=reason, preempted=batch_jobs.reclaimed(detail))
 
     def terminate(self, handles: Sequence[str]) -> None:
         jobs = [h for h in handles if ":" not in h]

@@ -112,6 +112,12 @@ def memory_mib(value) -> int:
     return max(1, math.ceil(float(match.group(1)) * _UNITS[unit] / 2**20))
 
 
+def reclaimed(detail: dict) -> bool:
+    """Return whether Batch ended the job because its host went away ("Host EC2 (instance ...) terminated.")."""
+    status_reason = detail.get("statusReason") or ""
+    return status_reason.startswith("Host EC2") and "terminated" in status_reason
+
+
 def job_failure(detail: dict) -> str:
     """Say why a job ended without an rc file, naming Spot reclaims and out-of-memory kills."""
     status_reason = detail.get("statusReason") or ""
@@ -119,7 +125,7 @@ def job_failure(detail: dict) -> str:
     reason, exit_code = container.get("reason") or "", container.get("exitCode")
     if "OutOfMemoryError" in reason or "OutOfMemoryError" in status_reason:
         return f"the container ran out of memory ({reason or status_reason}); give the task more memory"
-    if status_reason.startswith("Host EC2") and "terminated" in status_reason:
+    if reclaimed(detail):
         return f"the EC2 instance running the job went away, as when Spot reclaims it ({status_reason})"
     parts = [f"the AWS Batch job {detail.get('status', 'ended').lower()} without writing rc"]
     parts += [text for text in (status_reason, reason) if text]
