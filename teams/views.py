@@ -12,6 +12,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from teams import selectors, services
 from workflows.selectors import run_list, team_slots, workflow_list
+from workflows.selectors.cost import team_spend
+from workflows.services.cost import CURRENCY
 
 RECENT_RUNS = 5
 AUDIT_PAGE = 50
@@ -31,8 +33,9 @@ def dashboard(request):
         "projects": [(project, workflows.get(project.pk, [])) for project, _ in slots.projects],
         "membership": roles.get(slots.team.pk),
         "runs": run_list(user=request.user, team=slots.team)[:RECENT_RUNS],
+        "spend": team_spend(team=slots.team),
     } for slots in team_slots(user=request.user)]
-    return render(request, "teams/dashboard.html", {"rows": rows})
+    return render(request, "teams/dashboard.html", {"rows": rows, "currency": CURRENCY})
 
 
 @login_required

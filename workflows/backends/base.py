@@ -1,6 +1,7 @@
 """The protocol every backend speaks: submit, find, poll, terminate, read logs, clean up."""
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Mapping, Protocol, Sequence
 
 
@@ -40,6 +41,8 @@ class JobState:
     rc: int | None = None
     reason: str = ""
     preempted: bool = False  # done because the host went away (a Spot reclaim), not because of the job
+    started_at: datetime | None = None  # when the job's container started and stopped, where the backend says
+    stopped_at: datetime | None = None
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -54,6 +57,18 @@ class Submitted:
     script_bucket: str
     script_key: str
     script_size: int
+    resources: "Resources | None" = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a job asked for, as its cost is priced: where it queued, on what capacity, how big it was."""
+
+    queue: str = ""
+    capacity: str = "on-demand"  # or "spot"
+    vcpus: int = 1
+    memory_mib: int = 0
+    gpus: int = 0
 
 
 class Workspace(Protocol):

@@ -20,14 +20,14 @@ from django.utils import timezone
 
 from teams.models import Project, Team
 from workflows import engine
-from workflows.backends import JobSpec, JobState, backend_for, provider_for
+from workflows.backends import JobSpec, JobState, Submitted, backend_for, provider_for
 from workflows.models import Call, Run, Script
+from workflows.services.cost import attempt_outcome, call_spent, job_tags
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
 
 ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
-DEFAULT_PREEMPTIBLE = 3  # retries after Spot reclaims, unless the task or the provider says otherwise
 # A saved state from another miniwdl version fails to load with ValueError.
 ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError, ValueError)
 
@@ -198,14 +198,6 @@ def job_spec(call: Call) -> JobSpec:
     )
 
 
-def job_tags(call: Call) -> dict:
-    """Return a job's tags: the team's own cost tags, then Batchsite's (which find it again and allocate cost)."""
-    run = call.run
-    return {**call.team.cost_tags, "batchsite:team": call.team.slug, "batchsite:project": run.project.slug,
-            "batchsite:workflow": run.version.workflow.slug, "batchsite:run": str(run.pk),
-            "batchsite:call": f"{call.call_id}/attempt-{call.attempt}"}
-
-
 def job_name(call: Call) -> str:
     """Return the deterministic job name of a call attempt (found again after a lost reply)."""
     return f"bs-{call.run_id.hex[:12]}-{call.pk}-a{call.attempt}"
@@ -245,13 +237,21 @@ def team_dispatch(*, team_id: int) -> int:
     return len(claimed)
 
 
+def _asked(sub: Submitted) -> dict:
+    """Return the Call fields of what the job asked for, for its cost."""
+    r = sub.resources
+    return {} if r is None else dict(queue=r.queue, capacity=r.capacity, vcpus=r.vcpus, memory_mib=r.memory_mib,
+                                     gpus=r.gpus)
+
+
 def _record_submitted(pairs) -> None:
     now = timezone.now()
     with transaction.atomic():
         # A call aborted while it was being submitted is no longer SUBMITTING: stop its job.
         aborted = [sub.handle for call, sub in pairs if not Call.objects.filter(
             pk=call.pk, status=Call.Status.SUBMITTING).update(
-                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key)]
+                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key,
+                **_asked(sub))]
         Script.objects.bulk_create(
             [Script(run_id=call.run_id, team_id=call.team_id, bucket=sub.script_bucket, key=sub.script_key,
                     size=sub.script_size, created=now) for call, sub in pairs],
@@ -365,18 +365,19 @@ def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
 def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
     """Record a finished job from its call_outcome(): its outputs on success, else fail or retry the call."""
     outputs, failure = outcome
+    spent = call_spent(call, state)
     if outputs is None and Run.objects.filter(pk=call.run_id, status__in=(Run.Status.ABORTING,
                                                                           Run.Status.ABORTED)).exists():
         # The abort stopped its job (runs turn ABORTING before their jobs are terminated): the call
         # is aborted, not failed, and no retry of it is queued.
         Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(status=Call.Status.ABORTED,
-                                                                        ended=timezone.now())
+                                                                        ended=timezone.now(), **spent)
         return
     if outputs is None:
-        _finish_failed(call, failure, rc=state.rc, preempted=state.preempted)
+        _finish_failed(call, failure, rc=state.rc, preempted=state.preempted, spent=spent)
         return
     Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
+        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now(), **spent)
 
 
 def _with_stderr_tail(reason: str, backend, call: Call) -> str:
@@ -393,44 +394,22 @@ def next_attempt(call: Call, *, run_root: str) -> Call:
                 attempt=attempt, inputs=call.inputs, call_dir=call_dir(run_root, call.call_id, attempt))
 
 
-def preemption_budget(call: Call) -> int:
-    """Return how many reclaims of its host a call survives: runtime preemptible, else the provider's default."""
-    value = (call.runtime or {}).get("preemptible")
-    if value is None:
-        value = provider_for(call.backend).default_runtime_attributes.get("preemptible", DEFAULT_PREEMPTIBLE)
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return DEFAULT_PREEMPTIBLE
-
-
-def _finish_failed(call: Call, reason: str, *, rc: int | None, preempted: bool = False) -> None:
+def _finish_failed(call: Call, reason: str, *, rc: int | None, preempted: bool = False, spent=None) -> None:
     """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good.
 
     An attempt whose host was reclaimed (preempted) is retried on its own budget, never on maxRetries.
     """
-    retries = int((call.runtime or {}).get("maxRetries", 0) or 0)
     now = timezone.now()
     with transaction.atomic():
-        reclaims = Call.objects.filter(run_id=call.run_id, call_id=call.call_id, attempt__lt=call.attempt,
-                                       status=Call.Status.PREEMPTED).count()
-        status = Call.Status.RETRIED if call.attempt - reclaims <= retries else Call.Status.FAILED
-        if preempted:
-            budget = preemption_budget(call)
-            status = Call.Status.PREEMPTED if reclaims < budget else Call.Status.FAILED
-            if status == Call.Status.FAILED:
-                times = f"{reclaims + 1} time{'s' if reclaims else ''}"
-                reason = (f"the job's host was reclaimed {times}, more than the {budget} retries "
-                          "allowed after a reclaim (runtime attribute preemptible, or the provider's default): "
-                          f"{reason}")
+        status, reason = attempt_outcome(call, reason, preempted=preempted)
         if status != Call.Status.FAILED:
             updated = Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-                status=status, return_code=rc, failure=reason, ended=now)
+                status=status, return_code=rc, failure=reason, ended=now, **(spent or {}))
             if updated:
                 Call.objects.bulk_create([next_attempt(call, run_root=call.run.root)], ignore_conflicts=True)
         else:
             Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-                status=Call.Status.FAILED, return_code=rc, failure=reason, ended=now)
+                status=Call.Status.FAILED, return_code=rc, failure=reason, ended=now, **(spent or {}))
 
 
 def _after_changes(run_ids, team_ids) -> None:

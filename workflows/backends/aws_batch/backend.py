@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batchsite.config import AwsConfig, ProviderConfig
-from workflows.backends.base import JobSpec, JobState, Submitted, TransientBackendError
+from workflows.backends.base import JobSpec, JobState, Resources, Submitted, TransientBackendError
 
 from . import attributes as batch_attributes
 from . import jobs as batch_jobs
@@ -81,6 +81,7 @@ class AwsBatchBackend(JobLogs, Housekeeping):
         self._stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # scripts put, and when
         self._arrays: OrderedDict[str, tuple] = OrderedDict()  # parent id -> (statusSummary, {handle: state})
         self._streams: OrderedDict[str, str] = OrderedDict()  # handle -> CloudWatch log stream, for tails
+        self._capacities: dict[str, str] = {}  # job queue -> "spot" | "on-demand"
 
     def run_root(self, wdl_name: str, run_id) -> str:
         return f"{self.provider.root.rstrip('/')}/{wdl_name}/{run_id}"
@@ -131,9 +132,12 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                                                      **batch_jobs.array_tags([jobs[i] for i in chunk])},
                                                arrayProperties={"size": len(chunk)}))
                 handles = [f"{parent}:{n}" for n in range(len(chunk))]
+            asked = dict(resources)
+            spent = Resources(queue=queue, capacity=self._capacity(queue), vcpus=asked["VCPU"],
+                              memory_mib=asked["MEMORY"], gpus=asked.get("GPU", 0))
             for index, handle in zip(chunk, handles):
                 results[index] = Submitted(handle=handle, script_bucket=self.script_bucket,
-                                           script_key=script_key, script_size=size)
+                                           script_key=script_key, script_size=size, resources=spent)
         return results
 
     def check(self, job: JobSpec) -> None:
@@ -230,6 +234,18 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                 self.batch.tag_resource(resourceArn=arn, tags={"batchsite:last-used": today})
         self._definitions[name] = (arn, today)
         return arn
+
+    def _capacity(self, queue: str) -> str:
+        """Return "spot" when the queue's first compute environment runs on Spot, else "on-demand" (cached)."""
+        if queue not in self._capacities:
+            with aws_call("describing the job queue"):
+                queues = self.batch.describe_job_queues(jobQueues=[queue])["jobQueues"]
+                order = sorted(queues[0]["computeEnvironmentOrder"], key=lambda o: o["order"]) if queues else []
+                environments = self.batch.describe_compute_environments(
+                    computeEnvironments=[order[0]["computeEnvironment"]])["computeEnvironments"] if order else []
+            kind = (environments[0].get("computeResources") or {}).get("type", "") if environments else ""
+            self._capacities[queue] = "spot" if kind in ("SPOT", "FARGATE_SPOT") else "on-demand"
+        return self._capacities[queue]
 
     def _submit_job(self, request: dict) -> str:
         """Submit one job, retrying throttling; after an unclear failure, look for it by name first."""
@@ -350,8 +366,9 @@ class AwsBatchBackend(JobLogs, Housekeeping):
             return dict(zip(call_dirs, pool.map(read, call_dirs.values())))
 
     def _ended(self, handle: str, detail: dict | None, rc: int | None, call_dir: str, *, archive: bool) -> JobState:
+        times = batch_jobs.run_times(detail or {})
         if rc is not None:  # the job script writes rc last, after the outputs: the call ran
-            return JobState(JobState.DONE, rc=rc)
+            return JobState(JobState.DONE, rc=rc, **times)
         if detail is None:
             return JobState(JobState.DONE, reason=f"AWS Batch does not know job {handle} and it left no rc file")
         reason = job_failure(detail)
@@ -361,7 +378,7 @@ class AwsBatchBackend(JobLogs, Housekeeping):
             reason += f" (log: CloudWatch {options.get('awslogs-group', LOG_GROUP)} {log_stream})"
             if archive and call_dir:
                 self._archive_log(log_stream, call_dir)
-        return JobState(JobState.DONE, reason=reason, preempted=batch_jobs.reclaimed(detail))
+        return JobState(JobState.DONE, reason=reason, preempted=batch_jobs.reclaimed(detail), **times)
 
     def terminate(self, handles: Sequence[str]) -> None:
         jobs = [h for h in handles if ":" not in h]

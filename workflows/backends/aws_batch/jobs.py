@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+from datetime import datetime, timezone
 from typing import Mapping
 
 from workflows.backends.base import JobSpec
@@ -110,6 +111,13 @@ def memory_mib(value) -> int:
     if unit not in _UNITS:
         raise ValueError(f"memory {value!r} is not a size like 4 GB")
     return max(1, math.ceil(float(match.group(1)) * _UNITS[unit] / 2**20))
+
+
+def run_times(detail: dict) -> dict:
+    """Return started_at and stopped_at of a described job (Batch's startedAt/stoppedAt, epoch ms)."""
+    return {name: datetime.fromtimestamp(detail[key] / 1000, tz=timezone.utc)
+            for name, key in (("started_at", "startedAt"), ("stopped_at", "stoppedAt"))
+            if isinstance(detail.get(key), (int, float))}
 
 
 def reclaimed(detail: dict) -> bool:
