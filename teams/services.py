@@ -4,6 +4,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -11,7 +12,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from teams.models import ApiToken, AuditEvent, Membership, Project, Team
+from teams.models import ApiToken, AuditEvent, Budget, Membership, Project, Team
 
 DEFAULT_SCRIPT_PREFIX = "scripts/"
 # AWS's "safe characters" for object keys, plus the separator.
@@ -299,3 +300,34 @@ def api_token_authenticate(*, username: str | None, secret: str):
     if token.last_used is None or now - token.last_used > timedelta(seconds=_LAST_USED_EVERY):
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)
     return token.user
+
+
+def budget_set(*, team: Team, project: Project | None = None, monthly_limit, user) -> Budget:
+    """Set the monthly budget of a team (or one of its projects); the audit trail keeps old and new."""
+    if project is not None and project.team_id != team.pk:
+        raise ValidationError({"project": f"project {project} is not in team {team.slug}"})
+    try:
+        limit = Decimal(str(monthly_limit))
+    except InvalidOperation:
+        raise ValidationError({"monthly_limit": f"{monthly_limit!r} is not an amount"}) from None
+    if not limit.is_finite() or limit < 0 or limit >= Decimal("1e10"):
+        raise ValidationError({"monthly_limit": "the monthly budget must be a non-negative amount below 10,000,000,000"})
+    with transaction.atomic():
+        budget = Budget.objects.select_for_update().filter(team=team, project=project).order_by("pk").first()
+        old = str(budget.monthly_limit) if budget else None
+        if budget is None:
+            budget = Budget(team=team, project=project)
+        budget.monthly_limit = limit.quantize(Decimal("0.01"))
+        budget.save()
+        if old != str(budget.monthly_limit):
+            audit_record(team=team, user=user, action=AuditEvent.Action.BUDGET, target=str(budget),
+                         old=old, new=str(budget.monthly_limit))
+    return budget
+
+
+def budget_delete(*, budget: Budget, user) -> None:
+    """Remove a budget (the team may then spend without limit); audited."""
+    with transaction.atomic():
+        audit_record(team=budget.team, user=user, action=AuditEvent.Action.BUDGET, target=str(budget),
+                     old=str(budget.monthly_limit), new=None)
+        budget.delete()

@@ -12,7 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from teams import selectors, services
 from workflows.selectors import run_list, team_slots, workflow_list
+from teams.models import Membership
 from workflows.selectors.cost import team_spend
+from workflows.services.budgets import budget_uses
 from workflows.services.cost import CURRENCY
 
 RECENT_RUNS = 5
@@ -27,6 +29,7 @@ def dashboard(request):
     for workflow in workflow_list(user=request.user).order_by("name"):
         workflows.setdefault(workflow.project_id, []).append(workflow)
     roles = {m.team_id: m for m in request.user.memberships.all()}
+    admin = Membership.Role.ADMIN
     rows = [{
         "team": slots.team,
         "slots": slots,
@@ -34,6 +37,8 @@ def dashboard(request):
         "membership": roles.get(slots.team.pk),
         "runs": run_list(user=request.user, team=slots.team)[:RECENT_RUNS],
         "spend": team_spend(team=slots.team),
+        # Budgets and their warnings are for the team's admins.
+        "budgets": budget_uses(team=slots.team) if getattr(roles.get(slots.team.pk), "role", "") == admin else [],
     } for slots in team_slots(user=request.user)]
     return render(request, "teams/dashboard.html", {"rows": rows, "currency": CURRENCY})
 

@@ -11,6 +11,7 @@ from teams.services import audit_record, target_resolve
 from workflows import engine
 from workflows.backends import backend_for, provider_for
 from workflows.models import Call, Run, WorkflowVersion
+from workflows.services.budgets import budget_check
 from workflows.services.execution import next_attempt
 from workflows.services.versions import document_for
 
@@ -78,6 +79,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
             backend.check_runtime(runtime)
         except ValueError as exc:
             raise ValidationError({"runtime": f"task {task}: {exc}"}) from None
+    budget_check(team=team, project=project)
     if team.max_queued_jobs is not None:
         waiting = Call.objects.filter(team=team, status=Call.Status.QUEUED).count()
         if waiting >= team.max_queued_jobs:
