@@ -66,3 +66,11 @@ def audit_list(*, user, slug: str) -> tuple[Team, QuerySet[AuditEvent]]:
     if membership.role != Membership.Role.ADMIN:
         raise PermissionDenied("Only team admins see the audit trail.")
     return team, AuditEvent.objects.filter(team=team).select_related("user").order_by("-created", "-pk")
+
+
+def team_get_for_admin(*, user, slug: str) -> Team:
+    """Return a team its admin may configure; 404 for outsiders, 403 for other members."""
+    team, membership = team_get_for_user(user=user, slug=slug)
+    if membership.role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only team admins change the team's settings.")
+    return team

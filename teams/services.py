@@ -331,3 +331,16 @@ def budget_delete(*, budget: Budget, user) -> None:
         audit_record(team=budget.team, user=user, action=AuditEvent.Action.BUDGET, target=str(budget),
                      old=str(budget.monthly_limit), new=None)
         budget.delete()
+
+
+def team_cost_tags_set(*, team: Team, tags, user) -> Team:
+    """Set the cost allocation tags every job of the team carries (a team admin's choice); audited."""
+    if problem := cost_tags_check(tags):
+        raise ValidationError({"cost_tags": problem})
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        before = team_values(team=team)
+        team.cost_tags = tags
+        team.save(update_fields=["cost_tags"])
+        team_change_record(team=team, user=user, before=before)
+    return team

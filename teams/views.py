@@ -62,6 +62,30 @@ def audit(request, slug: str):
 
 
 @login_required
+@require_POST
+def cost_tags(request, slug: str):
+    """Let a team's admin set the tags every job of the team carries (one Name=value a line)."""
+    team = selectors.team_get_for_admin(user=request.user, slug=slug)
+    text = request.POST.get("cost_tags", "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()][:100]
+    bad = [line for line in lines if "=" not in line]
+    try:
+        if len(text) > 10_000 or bad:
+            raise ValidationError({"cost_tags": f"write one Name=value a line ({bad[0]!r} has no '=')" if bad
+                                   else "at most 10,000 characters"})
+        tags = {name.strip(): value.strip() for name, value in (line.split("=", 1) for line in lines)}
+        team = services.team_cost_tags_set(team=team, tags=tags, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, f"Cost tags of {team.slug} not changed: {'; '.join(exc.messages)}")
+        response = dashboard(request)  # the dashboard again, with the message, as a 400
+        response.status_code = 400
+        return response
+    messages.success(request, f"Jobs of {team.slug} now carry the cost tags: "
+                              f"{', '.join(f'{k}={v}' for k, v in team.cost_tags.items()) or 'none of its own'}.")
+    return redirect(f"{reverse('teams:dashboard')}#team-{team.slug}")
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):
     """List the user's tokens; a POST creates one and shows its secret this once."""
