@@ -1,6 +1,4 @@
-"""What call attempts cost and how a failed one is retried.
-
-What calls cost: the resources their jobs asked for, for as long as they held them, at the operators' prices.
+"""What call attempts cost, the tags that allocate it, and how a failed attempt is retried.
 
 A call's cost is fixed when its job ends: hours x (vCPUs x per vCPU-hour + GiB x per GiB-hour + GPUs x
 per GPU-hour), from the Price row of its backend, queue and capacity (or the backend's row for any
@@ -12,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.cache import cache
 from django.utils import timezone
 
-from workflows.backends import JobState, provider_for
+from workflows.backends import JobState, Submitted, provider_for
 from workflows.models import Call, Price
 
 CURRENCY = "USD"
@@ -87,6 +85,13 @@ def job_cost(*, backend: str, queue: str, capacity: str, vcpus: int, memory_mib:
     vcpu_hour, gib_hour, gpu_hour = rates
     hourly = vcpus * vcpu_hour + Decimal(memory_mib) / 1024 * gib_hour + gpus * gpu_hour
     return (hourly * Decimal(repr(seconds)) / 3600).quantize(_PLACES, rounding=ROUND_HALF_UP)
+
+
+def asked_fields(sub: Submitted) -> dict:
+    """Return the Call fields of what a submitted job asked for, which its cost is priced by."""
+    r = sub.resources
+    return {} if r is None else dict(queue=r.queue, capacity=r.capacity, vcpus=r.vcpus, memory_mib=r.memory_mib,
+                                     gpus=r.gpus)
 
 
 def call_spent(call: Call, state: JobState, *, now: datetime | None = None) -> dict:

@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from teams.models import Project, Team
 from workflows import engine
-from workflows.backends import JobSpec, JobState, Submitted, backend_for, provider_for
+from workflows.backends import JobSpec, JobState, backend_for, provider_for
 from workflows.models import Call, Run, Script
-from workflows.services.cost import attempt_outcome, call_spent, job_tags
+from workflows.services.cost import asked_fields, attempt_outcome, call_spent, job_tags
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -237,13 +237,6 @@ def team_dispatch(*, team_id: int) -> int:
     return len(claimed)
 
 
-def _asked(sub: Submitted) -> dict:
-    """Return the Call fields of what the job asked for, for its cost."""
-    r = sub.resources
-    return {} if r is None else dict(queue=r.queue, capacity=r.capacity, vcpus=r.vcpus, memory_mib=r.memory_mib,
-                                     gpus=r.gpus)
-
-
 def _record_submitted(pairs) -> None:
     now = timezone.now()
     with transaction.atomic():
@@ -251,7 +244,7 @@ def _record_submitted(pairs) -> None:
         aborted = [sub.handle for call, sub in pairs if not Call.objects.filter(
             pk=call.pk, status=Call.Status.SUBMITTING).update(
                 status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key,
-                **_asked(sub))]
+                **asked_fields(sub))]
         Script.objects.bulk_create(
             [Script(run_id=call.run_id, team_id=call.team_id, bucket=sub.script_bucket, key=sub.script_key,
                     size=sub.script_size, created=now) for call, sub in pairs],
