@@ -41,8 +41,10 @@ class JobState:
     rc: int | None = None
     reason: str = ""
     preempted: bool = False  # done because the host went away (a Spot reclaim), not because of the job
-    started_at: datetime | None = None  # when the job's container started and stopped, where the backend says
-    stopped_at: datetime | None = None
+    # When the job's container started and stopped, where the backend says: measurements, which do
+    # not make two states differ.
+    started_at: datetime | None = field(default=None, compare=False)
+    stopped_at: datetime | None = field(default=None, compare=False)
 
     QUEUED = "queued"
     RUNNING = "running"

@@ -12,7 +12,8 @@ from typing import Mapping
 MAX_ATTEMPTS = 10  # Batch's retryStrategy takes 1-10 attempts
 MAX_EXIT_RULES = 5  # and at most 5 evaluateOnExit rules
 MIN_TIMEOUT_SECONDS = 60  # Batch refuses a shorter attemptDurationSeconds
-MAX_JOB_TAGS = 50  # AWS's limit on tags of one resource
+# AWS takes 50 tags a resource: Batchsite's own (5) and a team's (at most 10) leave room for 30.
+MAX_ADDITIONAL_TAGS = 30
 ULIMIT_NAMES = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
                 "rss", "rtprio", "rttime", "sigpending", "stack"}
 DISK_TYPES = {"LOCAL", "SSD", "HDD"}
@@ -134,6 +135,9 @@ def additional_tags(runtime: Mapping) -> dict:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"runtime attribute additionalTags must be a map of tag names to values, not {value!r}")
+    if len(value) > MAX_ADDITIONAL_TAGS:
+        raise ValueError(f"runtime attribute additionalTags has {len(value)} tags; at most {MAX_ADDITIONAL_TAGS} "
+                         "fit beside Batchsite's and the team's within AWS's 50")
     for key, text in value.items():
         if not _TAG_KEY.match(str(key)) or str(key).lower().startswith(("aws:", "batchsite:")):
             raise ValueError(f"runtime attribute additionalTags: {key!r} is not a tag name AWS takes "
@@ -203,15 +207,6 @@ def definition_extras(runtime: Mapping, *, container_root: str) -> str:
     if properties:
         request["containerProperties"] = properties
     return json.dumps(request, sort_keys=True)
-
-
-def job_tags(runtime: Mapping, own: Mapping) -> dict:
-    """Return a job's tags: additionalTags under Batchsite's own, within AWS's 50."""
-    tags = {**additional_tags(runtime), **own}
-    if len(tags) > MAX_JOB_TAGS:
-        raise ValueError(f"runtime attribute additionalTags: the job would carry {len(tags)} tags with "
-                         f"Batchsite's own; AWS takes at most {MAX_JOB_TAGS}")
-    return tags
 
 
 def check(runtime: Mapping, *, container_root: str) -> None:

@@ -33,7 +33,7 @@ from workflows.backends.base import JobSpec, JobState, Resources, Submitted, Tra
 from . import attributes as batch_attributes
 from . import jobs as batch_jobs
 from . import scripts
-from .client import aws_call, chunks, error_code, throttled, transient
+from .client import aws_call, chunks, error_code, queue_capacity, throttled, transient
 from .housekeeping import Housekeeping
 from .jobs import ENDED, MAX_ARRAY, QUEUED, STARTED, job_failure
 from .logs import LOG_GROUP, JobLogs
@@ -116,9 +116,14 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                 plans.append((key, chunk, script_key, len(body)))
         self._store(objects)
         results: list[Submitted | None] = [None] * len(jobs)
+        # Looked up before any SubmitJob, so nothing fails between a submission and its handles.
+        capacities = {key[0]: self._capacity(key[0]) for key, *_ in plans}
         for (queue, definition, resources, _, _, extra_tags), chunk, script_key, size in plans:
             first = jobs[chunk[0]]
             url = f"s3://{self.script_bucket}/{script_key}"
+            asked = dict(resources)
+            spent = Resources(queue=queue, capacity=capacities[queue], vcpus=asked["VCPU"],
+                              memory_mib=asked["MEMORY"], gpus=asked.get("GPU", 0))
             # propagateTags: the ECS tasks carry the job's tags, so cost allocation sees them.
             request = dict(jobQueue=queue, jobDefinition=self._definition(*definition), propagateTags=True,
                            containerOverrides=batch_jobs.overrides(len(chunk), url, resources))
@@ -132,9 +137,6 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                                                      **batch_jobs.array_tags([jobs[i] for i in chunk])},
                                                arrayProperties={"size": len(chunk)}))
                 handles = [f"{parent}:{n}" for n in range(len(chunk))]
-            asked = dict(resources)
-            spent = Resources(queue=queue, capacity=self._capacity(queue), vcpus=asked["VCPU"],
-                              memory_mib=asked["MEMORY"], gpus=asked.get("GPU", 0))
             for index, handle in zip(chunk, handles):
                 results[index] = Submitted(handle=handle, script_bucket=self.script_bucket,
                                            script_key=script_key, script_size=size, resources=spent)
@@ -236,15 +238,9 @@ class AwsBatchBackend(JobLogs, Housekeeping):
         return arn
 
     def _capacity(self, queue: str) -> str:
-        """Return "spot" when the queue's first compute environment runs on Spot, else "on-demand" (cached)."""
+        """Return "spot" or "on-demand" for the queue (looked up once per process)."""
         if queue not in self._capacities:
-            with aws_call("describing the job queue"):
-                queues = self.batch.describe_job_queues(jobQueues=[queue])["jobQueues"]
-                order = sorted(queues[0]["computeEnvironmentOrder"], key=lambda o: o["order"]) if queues else []
-                environments = self.batch.describe_compute_environments(
-                    computeEnvironments=[order[0]["computeEnvironment"]])["computeEnvironments"] if order else []
-            kind = (environments[0].get("computeResources") or {}).get("type", "") if environments else ""
-            self._capacities[queue] = "spot" if kind in ("SPOT", "FARGATE_SPOT") else "on-demand"
+            self._capacities[queue] = queue_capacity(self.batch, queue)
         return self._capacities[queue]
 
     def _submit_job(self, request: dict) -> str:

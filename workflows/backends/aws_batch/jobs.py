@@ -41,11 +41,11 @@ def group(job: JobSpec, *, defaults: Mapping, queue: str | None, credential: str
     definition = (runtime.get("docker") or DEFAULT_IMAGE, job.job_role_arn, job.registry_credential_arn or credential,
                   attributes.definition_extras(runtime, container_root=container_root))
     resources = (("VCPU", int(runtime.get("cpu") or 1)), ("MEMORY", memory_mib(runtime.get("memory"))))
-    gpus = 1 if runtime.get("gpu") is True else (attributes.gpus(runtime))
+    gpus = 1 if runtime.get("gpu") is True else attributes.gpus(runtime)
     if gpus:
         resources += (("GPU", gpus),)
-    job_tags = json.dumps(attributes.job_tags(runtime, {}), sort_keys=True)
-    return queue, definition, resources, job.script_prefix, _SHARD.sub("", job.call_dir), job_tags
+    extra_tags = json.dumps(attributes.additional_tags(runtime), sort_keys=True)
+    return queue, definition, resources, job.script_prefix, _SHARD.sub("", job.call_dir), extra_tags
 
 
 def definition_request(image: str, role: str, credential: str, extras: str,
