@@ -1,6 +1,7 @@
 """A call's cost on AWS Batch: Batch's startedAt/stoppedAt and the resources the job asked for, priced."""
 from decimal import Decimal
 
+import boto3
 import pytest
 
 from tests.aws.test_end_to_end import drive
@@ -39,3 +40,25 @@ def test_a_calls_cost_comes_from_batchs_times_and_its_requested_resources(aws, e
     client.force_login(alice)
     assert client.get(f"/api/workflows/v1/{run.pk}/cost").json()["cost"] == float(call.cost)
     price_table_changed()
+
+
+def test_a_queue_on_a_spot_compute_environment_is_priced_as_spot(aws):
+    ec2, iam = (boto3.client(name, endpoint_url=aws.emulator.moto_url, region_name="us-east-1") for name in ("ec2", "iam"))
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="batch", VpcId=vpc)["GroupId"]
+    role = iam.create_role(RoleName="spot-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName="spot-instances")["InstanceProfile"]["Arn"]
+    environment = aws.batch.create_compute_environment(
+        computeEnvironmentName="spot-ce", type="MANAGED", state="ENABLED", serviceRole=role,
+        computeResources={"type": "SPOT", "minvCpus": 0, "maxvCpus": 4, "desiredvCpus": 0, "instanceTypes": ["m5.large"],
+                          "subnets": [subnet], "securityGroupIds": [group], "instanceRole": profile})
+    spot_queue = aws.batch.create_job_queue(jobQueueName="spot-queue", state="ENABLED", priority=1, computeEnvironmentOrder=[
+        {"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}])["jobQueueArn"]
+    aws.emulator.run_jobs = False
+
+    spot, regular = aws.backend.submit([aws.spec("bs-abc-1-a1", "true", runtime={"queueArn": spot_queue}),
+                                        aws.spec("bs-abc-2-a1", "true", call="call-other")])
+
+    assert (spot.resources.queue, spot.resources.capacity) == (spot_queue, "spot")
+    assert (regular.resources.queue, regular.resources.capacity) == (aws.queue_arn, "on-demand")
