@@ -3,8 +3,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from teams.models import ApiToken, AuditEvent, Membership, Project, Team
-from teams.services import narrowing_validate, team_change_record, team_validate, team_values
+from teams.models import ApiToken, AuditEvent, Budget, Membership, Project, Team
+from teams.services import (
+    budget_delete, budget_set, narrowing_validate, team_change_record, team_validate, team_values,
+)
 
 
 class RoleListField(forms.CharField):
@@ -32,9 +34,13 @@ class TeamForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].help_text += f" Empty: the site default, {default:,}."
 
+    def clean_cost_tags(self):
+        return self.cleaned_data.get("cost_tags") or {}  # left empty: no tags of the team's own
+
     def clean(self):
         cleaned = super().clean()
-        candidate = Team(**{f: cleaned.get(f) for f in ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs")})
+        candidate = Team(**{f: cleaned.get(f) for f in ("prefix_root", "allowed_role_arns", "default_role_arn",
+                                                        "max_running_jobs", "cost_tags")})
         candidate.slug = cleaned.get("slug") or ""
         try:
             team_validate(team=candidate)
@@ -168,3 +174,42 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
         count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
         self.message_user(request, f"{count} token(s) revoked.")
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = ["team", "project", "monthly_limit"]
+
+    def clean(self):
+        cleaned = super().clean()
+        team, project = cleaned.get("team"), cleaned.get("project")
+        if team and project and project.team_id != team.pk:
+            self.add_error("project", f"project {project} is not in team {team.slug}")
+        return cleaned
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Monthly budgets: at 80 % the team's admins are warned, at 100 % new runs are refused until raised."""
+
+    form = BudgetForm
+    list_display = ["team", "project", "monthly_limit", "updated"]
+    list_filter = ["team"]
+    search_fields = ["team__slug", "project__slug"]
+    autocomplete_fields = ["team", "project"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["team", "project"] if obj else []  # another team or project is another budget
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so the change is audited with its old and new amounts.
+        saved = budget_set(team=obj.team, project=obj.project, monthly_limit=obj.monthly_limit, user=request.user)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        budget_delete(budget=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for budget in queryset.select_related("team", "project"):
+            budget_delete(budget=budget, user=request.user)

@@ -57,6 +57,10 @@ class Team(models.Model):
         help_text="A run fails when its saved workflow state would be larger than this many bytes. "
                   "Empty: the site default (BATCHSITE_DEFAULT_LIMITS).",
     )
+    cost_tags = models.JSONField(
+        "cost allocation tags", default=dict, blank=True,
+        help_text='Tags every AWS Batch job of the team carries besides batchsite:*, e.g. {"CostCenter": "CC-42"}.',
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +116,30 @@ class Project(models.Model):
         return f"{self.team.slug}/{self.slug}"
 
 
+class Budget(models.Model):
+    """What a team (or one of its projects) may spend in a calendar month; at 100 % new runs are refused."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="budgets")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, null=True, blank=True, related_name="budgets",
+                                help_text="Empty: the whole team's budget.")
+    monthly_limit = models.DecimalField(max_digits=12, decimal_places=2,
+                                        help_text="In the price table's currency, per calendar month.")
+    updated = models.DateTimeField(auto_now=True)
+
+    WARN_AT = 80  # percent: the team's admins see a warning
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "project"], name="budget_unique_project"),
+            models.UniqueConstraint(fields=["team"], condition=models.Q(project__isnull=True), name="budget_unique_team"),
+            models.CheckConstraint(condition=models.Q(monthly_limit__gte=0), name="budget_not_negative"),
+        ]
+        ordering = ["team__name", "project__name"]
+
+    def __str__(self) -> str:
+        return f"team {self.team.slug}" + (f", project {self.project.slug}" if self.project_id else "")
+
+
 class AuditEvent(models.Model):
     """Who did what in a team: submissions, aborts, relaunches, cleanups, cap and allowlist changes."""
 
@@ -122,6 +150,7 @@ class AuditEvent(models.Model):
         RETRY = "retry", "Retried failed calls"
         CLEANUP = "cleanup", "Cleaned up"
         TEAM_CHANGE = "team_change", "Changed the team's caps or allowlist"
+        BUDGET = "budget", "Changed a budget"
         MEMBERSHIP = "membership", "Changed a membership"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="audit_events")

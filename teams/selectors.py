@@ -72,3 +72,11 @@ def audit_list(*, user, slug: str) -> tuple[Team, QuerySet[AuditEvent]]:
 def team_limits(team: Team) -> dict[str, int]:
     """Return the team's limits by name: its own where an operator set one, else the site default."""
     return {name: team.limit(name) for name in settings.BATCHSITE_DEFAULT_LIMITS}
+
+
+def team_get_for_admin(*, user, slug: str) -> Team:
+    """Return a team its admin may configure; 404 for outsiders, 403 for other members."""
+    team, membership = team_get_for_user(user=user, slug=slug)
+    if membership.role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only team admins change the team's settings.")
+    return team

@@ -4,6 +4,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -11,7 +12,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from teams.models import ApiToken, AuditEvent, Membership, Project, Team
+from teams.models import ApiToken, AuditEvent, Budget, Membership, Project, Team
 
 DEFAULT_SCRIPT_PREFIX = "scripts/"
 # AWS's "safe characters" for object keys, plus the separator.
@@ -20,6 +21,10 @@ _PREFIX_MAX = 900  # leaves room under S3's 1,024-byte key limit for the script 
 ROLE_ARN_RE = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
 )
+
+_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
+MAX_COST_TAGS = 10
 
 OPTION_PREFIX = "aws_batch_script_bucket_prefix"
 OPTION_ROLE = "aws_batch_job_role_arn"
@@ -89,8 +94,13 @@ class Target:
     job_role_arn: str  # empty: no role (the job definition's default)
 
 
-def target_resolve(*, team: Team, options: dict, project: Project | None = None, workflow=None) -> Target:
-    """Resolve the effective prefix and role (options over workflow over project over team) and guard them."""
+def target_resolve(*, team: Team, options: dict, project: Project | None = None, workflow=None,
+                   trusted: bool = False) -> Target:
+    """Resolve the effective prefix and role (options over workflow over project over team) and guard them.
+
+    trusted: the operator's own command line (run_wdl without --team), which, as Cromwell does, takes
+    any well-formed role ARN and prefix; the team's allowlist and prefix root are not applied.
+    """
     errors: dict[str, str] = {}
     explicit_prefix = options.get(OPTION_PREFIX)
     explicit_role = options.get(OPTION_ROLE)
@@ -103,14 +113,14 @@ def target_resolve(*, team: Team, options: dict, project: Project | None = None,
 
     layers = [explicit_prefix, workflow and workflow.script_prefix, project and project.script_prefix, team.prefix_root]
     prefix = prefix_normalize(next((p for p in layers if p), ""))
-    problem = prefix_guard(team=team, prefix=prefix)
+    problem = prefix_check(prefix) if trusted else prefix_guard(team=team, prefix=prefix)
     if problem and OPTION_PREFIX not in errors:
         errors[OPTION_PREFIX] = problem
 
     roles = [explicit_role, workflow and workflow.job_role_arn, project and project.job_role_arn, team.default_role_arn]
     role = next((r for r in roles if r), "")
     if role:
-        problem = role_guard(team=team, role_arn=role)
+        problem = role_arn_check(role) if trusted else role_guard(team=team, role_arn=role)
         if problem and OPTION_ROLE not in errors:
             errors[OPTION_ROLE] = problem
     if errors:
@@ -135,8 +145,25 @@ def team_validate(*, team: Team) -> None:
             errors["default_role_arn"] = f"{team.default_role_arn} is not on the team's allowlist"
     if team.max_running_jobs is not None and team.max_running_jobs < 1:
         errors["max_running_jobs"] = "the cap must be at least 1"
+    if problem := cost_tags_check(team.cost_tags):
+        errors["cost_tags"] = problem
     if errors:
         raise ValidationError(errors)
+
+
+def cost_tags_check(tags) -> str | None:
+    """Return what is wrong with a team's cost allocation tags (AWS's tag rules, not batchsite:*), or None."""
+    if not isinstance(tags, dict):
+        return 'cost tags must be a JSON object of tag names to values, e.g. {"CostCenter": "CC-42"}'
+    if len(tags) > MAX_COST_TAGS:
+        return f"a team has at most {MAX_COST_TAGS} cost tags (AWS takes 50 tags a job, Batchsite and tasks use the rest)"
+    for key, value in tags.items():
+        if not _TAG_KEY.match(key) or key.lower().startswith(("aws:", "batchsite:")):
+            return (f"cost tag {key!r}: a name is 1-128 letters, digits, spaces and _ . : / = + - @, "
+                    "and not aws:* or batchsite:*")
+        if not isinstance(value, str) or not _TAG_VALUE.match(value):
+            return f"cost tag {key!r}: the value must be text of at most 256 letters, digits, spaces and _ . : / = + - @"
+    return None
 
 
 def narrowing_validate(*, team: Team, script_prefix: str, job_role_arn: str, max_running_jobs: int | None = None) -> None:
@@ -202,7 +229,8 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
 AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "max_running_jobs", "max_queued_jobs",
                        "max_input_bytes_per_run", "max_input_bytes_per_value", "max_labels_per_run",
                        "max_runs_per_batch", "max_queued_runs",
-                       "max_calls_per_run", "max_engine_state_bytes")
+                       "max_calls_per_run", "max_engine_state_bytes",
+                       "cost_tags")
 
 
 def team_values(*, team: Team) -> dict:
@@ -277,3 +305,47 @@ def api_token_authenticate(*, username: str | None, secret: str):
     if token.last_used is None or now - token.last_used > timedelta(seconds=_LAST_USED_EVERY):
         ApiToken.objects.filter(pk=token.pk).update(last_used=now)
     return token.user
+
+
+def budget_set(*, team: Team, project: Project | None = None, monthly_limit, user) -> Budget:
+    """Set the monthly budget of a team (or one of its projects); the audit trail keeps old and new."""
+    if project is not None and project.team_id != team.pk:
+        raise ValidationError({"project": f"project {project} is not in team {team.slug}"})
+    try:
+        limit = Decimal(str(monthly_limit))
+    except InvalidOperation:
+        raise ValidationError({"monthly_limit": f"{monthly_limit!r} is not an amount"}) from None
+    if not limit.is_finite() or limit < 0 or limit >= Decimal("1e10"):
+        raise ValidationError({"monthly_limit": "the monthly budget must be a non-negative amount below 10,000,000,000"})
+    with transaction.atomic():
+        budget = Budget.objects.select_for_update().filter(team=team, project=project).order_by("pk").first()
+        old = str(budget.monthly_limit) if budget else None
+        if budget is None:
+            budget = Budget(team=team, project=project)
+        budget.monthly_limit = limit.quantize(Decimal("0.01"))
+        budget.save()
+        if old != str(budget.monthly_limit):
+            audit_record(team=team, user=user, action=AuditEvent.Action.BUDGET, target=str(budget),
+                         old=old, new=str(budget.monthly_limit))
+    return budget
+
+
+def budget_delete(*, budget: Budget, user) -> None:
+    """Remove a budget (the team may then spend without limit); audited."""
+    with transaction.atomic():
+        audit_record(team=budget.team, user=user, action=AuditEvent.Action.BUDGET, target=str(budget),
+                     old=str(budget.monthly_limit), new=None)
+        budget.delete()
+
+
+def team_cost_tags_set(*, team: Team, tags, user) -> Team:
+    """Set the cost allocation tags every job of the team carries (a team admin's choice); audited."""
+    if problem := cost_tags_check(tags):
+        raise ValidationError({"cost_tags": problem})
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        before = team_values(team=team)
+        team.cost_tags = tags
+        team.save(update_fields=["cost_tags"])
+        team_change_record(team=team, user=user, before=before)
+    return team

@@ -12,6 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from teams import selectors, services
 from workflows.selectors import run_list, team_slots, workflow_list
+from teams.models import Membership
+from workflows.selectors.cost import team_spend
+from workflows.services.budgets import budget_uses
+from workflows.services.cost import CURRENCY
 
 RECENT_RUNS = 5
 AUDIT_PAGE = 50
@@ -25,14 +29,18 @@ def dashboard(request):
     for workflow in workflow_list(user=request.user).order_by("name"):
         workflows.setdefault(workflow.project_id, []).append(workflow)
     roles = {m.team_id: m for m in request.user.memberships.all()}
+    admin = Membership.Role.ADMIN
     rows = [{
         "team": slots.team,
         "slots": slots,
         "projects": [(project, workflows.get(project.pk, [])) for project, _ in slots.projects],
         "membership": roles.get(slots.team.pk),
         "runs": run_list(user=request.user, team=slots.team)[:RECENT_RUNS],
+        "spend": team_spend(team=slots.team),
+        # Budgets and their warnings are for the team's admins.
+        "budgets": budget_uses(team=slots.team) if getattr(roles.get(slots.team.pk), "role", "") == admin else [],
     } for slots in team_slots(user=request.user)]
-    return render(request, "teams/dashboard.html", {"rows": rows})
+    return render(request, "teams/dashboard.html", {"rows": rows, "currency": CURRENCY})
 
 
 @login_required
@@ -51,6 +59,30 @@ def audit(request, slug: str):
         run_id = event.target.removeprefix("run ")
         event.run_url = reverse("workflows:run_detail", args=[run_id]) if UUID_RE.fullmatch(run_id) else ""
     return render(request, "teams/audit.html", {"team": team, "page": page, "what": "events"})
+
+
+@login_required
+@require_POST
+def cost_tags(request, slug: str):
+    """Let a team's admin set the tags every job of the team carries (one Name=value a line)."""
+    team = selectors.team_get_for_admin(user=request.user, slug=slug)
+    text = request.POST.get("cost_tags", "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()][:100]
+    bad = [line for line in lines if "=" not in line]
+    try:
+        if len(text) > 10_000 or bad:
+            raise ValidationError({"cost_tags": f"write one Name=value a line ({bad[0]!r} has no '=')" if bad
+                                   else "at most 10,000 characters"})
+        tags = {name.strip(): value.strip() for name, value in (line.split("=", 1) for line in lines)}
+        team = services.team_cost_tags_set(team=team, tags=tags, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, f"Cost tags of {team.slug} not changed: {'; '.join(exc.messages)}")
+        response = dashboard(request)  # the dashboard again, with the message, as a 400
+        response.status_code = 400
+        return response
+    messages.success(request, f"Jobs of {team.slug} now carry the cost tags: "
+                              f"{', '.join(f'{k}={v}' for k, v in team.cost_tags.items()) or 'none of its own'}.")
+    return redirect(f"{reverse('teams:dashboard')}#team-{team.slug}")
 
 
 @login_required

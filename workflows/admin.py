@@ -1,8 +1,9 @@
 from django.contrib import admin
 
 from workflows.models import (
-    Call, CleanupReport, Lease, RetentionPolicy, Run, RunLabel, Script, Workflow, WorkflowVersion,
+    Call, CleanupReport, Lease, Price, RetentionPolicy, Run, RunLabel, Script, Workflow, WorkflowVersion,
 )
+from workflows.services.cost import price_table_changed
 
 
 class VersionInline(admin.TabularInline):
@@ -160,3 +161,24 @@ class CleanupReportAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """The price table calls are costed by: per vCPU-hour, GiB-hour and GPU-hour, per backend, queue and capacity."""
+
+    list_display = ["backend", "queue", "capacity", "vcpu_hour", "gib_hour", "gpu_hour"]
+    list_filter = ["backend", "capacity"]
+    search_fields = ["backend", "queue"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        price_table_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        price_table_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        price_table_changed()

@@ -136,11 +136,13 @@ class Call(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         RETRIED = "retried", "Failed, retried"
+        PREEMPTED = "preempted", "Preempted"  # its host was reclaimed (Spot): retried, not counted in maxRetries
         ABORTED = "aborted", "Aborted"
 
     ACTIVE = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
     LIVE = (Status.QUEUED, *ACTIVE)
-    DONE = (Status.SUCCEEDED, Status.FAILED, Status.RETRIED, Status.ABORTED)
+    DONE = (Status.SUCCEEDED, Status.FAILED, Status.RETRIED, Status.PREEMPTED, Status.ABORTED)
+    SUPERSEDED = (Status.RETRIED, Status.PREEMPTED)  # attempts that a later attempt of the call replaced
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="calls")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
@@ -163,6 +165,15 @@ class Call(models.Model):
     script_key = models.CharField(max_length=1024, blank=True)
     return_code = models.IntegerField(null=True, blank=True)
     failure = models.TextField(blank=True)
+    # What the job asked of the backend, and for how long it held it: the call's cost.
+    queue = models.CharField(max_length=300, blank=True, help_text="The Batch job queue (empty: local).")
+    capacity = models.CharField(max_length=16, blank=True, help_text="spot or on-demand.")
+    vcpus = models.PositiveIntegerField(null=True, blank=True)
+    memory_mib = models.PositiveIntegerField("memory (MiB)", null=True, blank=True)
+    gpus = models.PositiveIntegerField(default=0)
+    resource_seconds = models.FloatField(null=True, blank=True, help_text="Batch's stoppedAt - startedAt; "
+                                         "local: wall time.")
+    cost = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     queued = models.DateTimeField(auto_now_add=True)
     claimed = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True,
@@ -264,3 +275,25 @@ class CleanupReport(models.Model):
     def __str__(self) -> str:
         preview = " (preview)" if self.dry_run else ""
         return f"{self.created:%Y-%m-%d %H:%M} {self.get_kind_display()} {self.team or '-'}{preview}"
+
+
+class Price(models.Model):
+    """What an hour of a vCPU, a GiB of memory and a GPU costs on a backend's queue; operators edit it."""
+
+    class Capacity(models.TextChoices):
+        ON_DEMAND = "on-demand", "On-demand"
+        SPOT = "spot", "Spot"
+
+    backend = models.CharField(max_length=100, help_text="The config's backend provider name.")
+    queue = models.CharField(max_length=300, blank=True, help_text="A job queue name or ARN; empty: any other queue.")
+    capacity = models.CharField(max_length=16, choices=Capacity.choices, default=Capacity.ON_DEMAND)
+    vcpu_hour = models.DecimalField("per vCPU-hour", max_digits=12, decimal_places=6, default=0)
+    gib_hour = models.DecimalField("per GiB-hour", max_digits=12, decimal_places=6, default=0)
+    gpu_hour = models.DecimalField("per GPU-hour", max_digits=12, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["backend", "queue", "capacity"], name="price_unique_queue")]
+        ordering = ["backend", "queue", "capacity"]
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.queue or '(any queue)'} {self.capacity}"

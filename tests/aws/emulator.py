@@ -12,8 +12,10 @@ TerminateJob kills the job (a parent: all its children).
 
 Tests can also make it answer 429 TooManyRequestsException to the next calls of an action
 (throttle), forward a call but lose its reply (lose_reply), forward a call and hold its reply
-until released (hold_reply, so a client can be killed while it waits), or end a running job as
-AWS would after a Spot reclaim or an out-of-memory kill (interrupt). It records every Batch request.
+until released (hold_reply, so a client can be killed while it waits), end a running job as
+AWS would after a Spot reclaim or an out-of-memory kill (interrupt), or reclaim the hosts of the
+next jobs that start (reclaim_next). It records every Batch request, and reports startedAt and
+stoppedAt (epoch milliseconds) as Batch does.
 """
 import contextlib
 import http.client
@@ -54,6 +56,8 @@ class Job:
     status_reason: str = ""
     container_reason: str = ""
     exit_code: int | None = None
+    started_at: int | None = None  # epoch milliseconds, as Batch reports them
+    stopped_at: int | None = None
     log_stream: str = ""
     process: subprocess.Popen | None = None
     stop_reason: tuple | None = None  # (statusReason, container reason) once terminated or interrupted
@@ -71,6 +75,7 @@ class Emulator:
         self.requests: list[tuple[str, dict]] = []  # (Batch action, request body) as received
         self.http: list[tuple[str, str, int]] = []  # (method, path, status) of every request forwarded
         self.throttles: dict[str, int] = defaultdict(int)
+        self.reclaims = 0  # the next jobs to start that lose their host
         self.lost_replies: dict[str, int] = defaultdict(int)
         self.held_replies: dict[str, int] = defaultdict(int)
         self.holding = threading.Event()  # set while a reply is held
@@ -124,6 +129,10 @@ class Emulator:
     def calls(self, action: str) -> list[dict]:
         """Return the bodies of the Batch requests of that action received so far."""
         return [body for name, body in self.requests if name == action]
+
+    def reclaim_next(self, times: int) -> None:
+        """End each of the next `times` jobs to start as Batch does when Spot reclaims the host."""
+        self.reclaims += times
 
     def interrupt(self, job_id: str, *, status_reason: str, container_reason: str = "") -> None:
         """End a job as AWS would after a Spot reclaim or an OOM kill."""
@@ -207,11 +216,17 @@ class Emulator:
                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                                start_new_session=True)
                 job.status = "RUNNING"
+                job.started_at = int(time.time() * 1000)
+                if self.reclaims > 0:
+                    self.reclaims -= 1
+                    job.stop_reason = (f"Host EC2 (instance i-{uuid.uuid4().hex[:17]}) terminated.", "")
+                    os.killpg(job.process.pid, signal.SIGKILL)
             for line in job.process.stdout:
                 self._logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=job.log_stream, logEvents=[
                     {"timestamp": int(time.time() * 1000), "message": line.decode(errors="replace").rstrip("\n")}])
             code = job.process.wait()
             with self._lock:
+                job.stopped_at = int(time.time() * 1000)
                 if job.stop_reason:
                     job.status_reason, job.container_reason = job.stop_reason
                 else:
@@ -255,6 +270,10 @@ class Emulator:
             detail.pop(key, None)
         if job.status_reason:
             detail["statusReason"] = job.status_reason
+        if job.started_at is not None:
+            detail["startedAt"] = job.started_at
+        if job.stopped_at is not None and detail["status"] in ENDED:
+            detail["stoppedAt"] = job.stopped_at
         container = detail.setdefault("container", {})
         container.pop("exitCode", None)
         container.pop("logStreamName", None)

@@ -113,6 +113,13 @@ def test_a_scatter_and_gather_runs_on_batch_to_its_outputs(aws, eager, project, 
     # The three shards went as one array job, the gather as a single job.
     submitted = aws.emulator.calls("submitjob")
     assert sorted(body.get("arrayProperties", {}).get("size", 1) for body in submitted) == [1, 3]
+    # Both, the array job too, carry the cost allocation tags and hand them to their ECS tasks.
+    for body in submitted:
+        assert body["propagateTags"] is True
+        assert {k: body["tags"][k] for k in ("batchsite:team", "batchsite:project", "batchsite:workflow",
+                                             "batchsite:run")} == {
+            "batchsite:team": "genomics", "batchsite:project": "exomes", "batchsite:workflow": "gather",
+            "batchsite:run": str(run.pk)}
     # Every script is under the team's prefix, recorded for cleanup, and kept in its call directory.
     scripts = list(Script.objects.filter(run=run).values_list("bucket", "key"))
     assert len(scripts) == 2 and all(b == aws.script_bucket and k.startswith("teams/genomics/") for b, k in scripts)

@@ -59,9 +59,10 @@ def test_25000_expired_scripts_go_in_at_most_30_delete_objects_calls(aws, db):
     assert not Script.objects.filter(run=run).exists()
 
 
-def submit(aws, name: str, run_id: str, team_id: int, **fields) -> str:
+def submit(aws, name: str, run_id: str, team: str, **fields) -> str:
+    """Submit a tagged job; team is the team's slug (or, as jobs submitted before cost tags carry, its id)."""
     spec = aws.spec(name, "sleep 30", call=f"call-{name}", tags={
-        "batchsite:run": run_id, "batchsite:team": str(team_id), "batchsite:call": f"call-{name}/attempt-1"},
+        "batchsite:run": run_id, "batchsite:team": team, "batchsite:call": f"call-{name}/attempt-1"},
         **fields)
     return aws.backend.submit([spec])[0].handle
 
@@ -70,24 +71,26 @@ def test_an_orphan_job_is_terminated_and_reported_and_a_live_runs_job_is_not(aws
     workflow = hello_workflow(project, alice)
     finished = make_run(workflow, status=Run.Status.ABORTED, ended_days_ago=0, backend="AWSBatch", root=ROOT)
     live = make_run(workflow, status=Run.Status.RUNNING, ended_days_ago=0, backend="AWSBatch", root=ROOT)
-    orphan = submit(aws, "bs-orphan", str(finished.pk), project.team_id)
+    orphan = submit(aws, "bs-orphan", str(finished.pk), project.team.slug)
+    older = submit(aws, "bs-older", str(finished.pk), str(project.team_id))
     environment = aws.batch.describe_compute_environments()["computeEnvironments"][0]["computeEnvironmentArn"]
     own_queue = aws.batch.create_job_queue(jobQueueName="task-own", state="ENABLED", priority=1, computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": environment}])["jobQueueArn"]
-    unknown = submit(aws, "bs-unknown", str(uuid.uuid4()), 999_999, runtime={"queueArn": own_queue})
-    keep = submit(aws, "bs-keep", str(live.pk), project.team_id)
+    unknown = submit(aws, "bs-unknown", str(uuid.uuid4()), "999999", runtime={"queueArn": own_queue})
+    keep = submit(aws, "bs-keep", str(live.pk), project.team.slug)
     aws.emulator.wait_running(orphan)
     aws.emulator.wait_running(keep)
 
     reports = orphans_reconcile()
-    for job in (orphan, unknown):  # TerminateJob is asynchronous: a job ends a moment later
+    for job in (orphan, older, unknown):  # TerminateJob is asynchronous: a job ends a moment later
         aws.emulator.wait(job, timeout=10)
     orphans_reconcile()  # a repeat finds nothing more to terminate
 
     terminated = {body["jobId"] for body in aws.emulator.calls("terminatejob")}
-    assert terminated == {orphan, unknown}
+    assert terminated == {orphan, older, unknown}
     by_team = {r.team_id: r for r in reports}
-    assert by_team[project.team_id].details["terminated"] == [{"job": orphan, "run": str(finished.pk)}]
+    assert sorted(by_team[project.team_id].details["terminated"], key=lambda t: t["job"]) == sorted(
+        [{"job": orphan, "run": str(finished.pk)}, {"job": older, "run": str(finished.pk)}], key=lambda t: t["job"])
     assert by_team[None].deleted_objects == 1
     assert CleanupReport.objects.filter(kind=CleanupReport.Kind.ORPHANS).count() == 2
     assert project.team.audit_events.filter(action="cleanup", target="orphan Batch jobs").count() == 1

@@ -182,3 +182,21 @@ def test_a_team_cap_must_be_positive(db):
     with pytest.raises(ValidationError) as exc_info:
         team_create(name="T", slug="t", max_running_jobs=0)
     assert "max_running_jobs" in errors_of(exc_info)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tags, problem", [
+    (["CostCenter"], "must be a JSON object"),
+    ({"batchsite:team": "x"}, "not aws:* or batchsite:*"),
+    ({"CostCenter": "CC#42"}, "cost tag 'CostCenter': the value"),
+    ({f"k{i}": "v" for i in range(11)}, "at most 10 cost tags"),
+])
+def test_team_cost_tags_follow_awss_tag_rules(team, tags, problem):
+    from teams.services import team_validate
+
+    team.cost_tags = tags
+
+    with pytest.raises(ValidationError) as refused:
+        team_validate(team=team)
+
+    assert problem in refused.value.message_dict["cost_tags"][0]

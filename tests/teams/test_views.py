@@ -1,3 +1,5 @@
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -83,3 +85,41 @@ def test_carol_gets_404_on_the_slots_of_alices_team(client, carol, other_team, t
     client.force_login(carol)
     assert client.get(reverse("teams:slots", args=[team.slug])).status_code == 404
     assert client.get(reverse("teams:slots", args=["no-such-team"])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_team_admin_sets_the_teams_cost_tags_and_the_change_is_audited(client, team, alice):
+    from teams.models import AuditEvent
+
+    client.force_login(alice)
+    response = client.post(reverse("teams:cost_tags", args=[team.slug]), {"cost_tags": "CostCenter = CC-42\nGrant=R01\n"})
+
+    assert response.status_code == 302
+    team.refresh_from_db()
+    assert team.cost_tags == {"CostCenter": "CC-42", "Grant": "R01"}
+    event = AuditEvent.objects.get(team=team, action=AuditEvent.Action.TEAM_CHANGE)
+    assert event.user == alice and event.details["changes"]["cost_tags"] == {
+        "old": {}, "new": {"CostCenter": "CC-42", "Grant": "R01"}}
+    assert "CostCenter=CC-42" in client.get(reverse("teams:dashboard")).content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text, problem", [("CostCenter", "has no '='"), ("batchsite:team=x", "not aws:* or batchsite:*")])
+def test_bad_cost_tags_are_refused_naming_the_problem(client, team, alice, text, problem):
+    client.force_login(alice)
+    response = client.post(reverse("teams:cost_tags", args=[team.slug]), {"cost_tags": text})
+
+    assert response.status_code == 400
+    assert problem in html.unescape(response.content.decode())
+    team.refresh_from_db()
+    assert team.cost_tags == {}
+
+
+@pytest.mark.django_db
+def test_only_the_teams_admins_set_its_cost_tags(client, team, bob, carol):
+    client.force_login(bob)
+    assert client.post(reverse("teams:cost_tags", args=[team.slug]), {"cost_tags": "A=b"}).status_code == 403
+    client.force_login(carol)
+    assert client.post(reverse("teams:cost_tags", args=[team.slug]), {"cost_tags": "A=b"}).status_code == 404
+    team.refresh_from_db()
+    assert team.cost_tags == {}

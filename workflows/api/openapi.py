@@ -76,6 +76,9 @@ _SCHEMAS = {
         "id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}},
     "Outputs": {"type": "object", "required": ["id", "outputs"], "properties": {
         "id": {"type": "string"}, "outputs": {"type": "object"}}},
+    "WorkflowCost": {"type": "object", "required": ["id", "status", "currency", "cost", "errors"], "properties": {
+        "id": {"type": "string"}, "status": {"type": "string"}, "currency": {"type": "string"},
+        "cost": {"type": "number"}, "errors": {"type": "array", "items": {"type": "string"}}}},
     "Labels": {"type": "object", "required": ["id", "labels"], "properties": {
         "id": {"type": "string"}, "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
     "FailureMessage": {"type": "object", "required": ["message"], "properties": {
@@ -190,6 +193,8 @@ def openapi_document(server_url: str = "") -> dict:
             ])},
         f"{W}/{{id}}/metadata/failed-jobs": {**id_op, "get": _op(
             "failedJobs", "Metadata of the calls that failed", _json(_ref("WorkflowMetadata")), 400, 404)},
+        f"{W}/{{id}}/cost": {**id_op, "get": _op("cost", "What a workflow's jobs cost, at the operators' prices",
+                                                _json(_ref("WorkflowCost")), 400, 404)},
         f"{W}/{{id}}/timing": {**id_op, "get": _op(
             "timing", "A timeline of the workflow's calls (HTML)",
             {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}, 400, 404)},

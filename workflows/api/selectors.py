@@ -23,6 +23,7 @@ EXECUTION_STATUS = {
     Call.Status.SUCCEEDED: "Done",
     Call.Status.FAILED: "Failed",
     Call.Status.RETRIED: "RetryableFailure",
+    Call.Status.PREEMPTED: "RetryableFailure",  # as Cromwell reports a preempted attempt
     Call.Status.ABORTED: "Aborted",
 }
 BACKEND_STATUS = {
@@ -32,6 +33,7 @@ BACKEND_STATUS = {
     Call.Status.SUCCEEDED: "Done",
     Call.Status.FAILED: "Failed",
     Call.Status.RETRIED: "Failed",
+    Call.Status.PREEMPTED: "Preempted",
     Call.Status.ABORTED: "Aborted",
 }
 PROJECT_LABEL = "batchsite-project"

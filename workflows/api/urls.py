@@ -46,6 +46,7 @@ urlpatterns = [
     path(f"{W}/<segment:run_id>/metadata", views.metadata, name="metadata"),
     path(f"{W}/<segment:run_id>/metadata/failed-jobs", views.failed_jobs, name="failed_jobs"),
     path(f"{W}/<segment:run_id>/timing", views.timing, name="timing"),
+    path(f"{W}/<segment:run_id>/cost", views.cost, name="cost"),
     path(f"{W}/<segment:run_id>/calls/<segment:call_pk>/log", views.call_log, name="call_log"),
     path("api/womtool/<api_version:version>/describe", views.describe, name="describe"),
     path("engine/<api_version:version>/version", views.engine_version, name="engine_version"),

@@ -18,6 +18,8 @@ from workflows.api.openapi import openapi_document
 from workflows.api.query import run_query
 from workflows.models import Run
 from workflows.selectors import call_log_read, call_log_streams, offset_parse, run_timeline
+from workflows.selectors.cost import run_cost
+from workflows.services.cost import CURRENCY
 from workflows.services import run_abort, run_release_hold
 
 LOG_LIMIT = 5 * 1024 * 1024  # characters of a log returned in one response
@@ -75,6 +77,14 @@ def status(request, version, run_id):
 def outputs(request, version, run_id):
     run = selectors.run_get_for_api(user=request.user, run_id=run_id)
     return JsonResponse({"outputs": run.outputs or {}, "id": str(run.pk)})
+
+
+@api_view("GET")
+def cost(request, version, run_id):
+    """Cromwell's cost of a run: what its calls' jobs cost at the operators' price table."""
+    run = selectors.run_get_for_api(user=request.user, run_id=run_id)
+    return JsonResponse({"id": str(run.pk), "status": run.status, "currency": CURRENCY,
+                         "cost": float(run_cost(run=run)), "errors": []})
 
 
 @api_view("GET")

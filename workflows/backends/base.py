@@ -1,6 +1,7 @@
 """The protocol every backend speaks: submit, find, poll, terminate, read logs, clean up."""
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Mapping, Protocol, Sequence
 
 
@@ -41,6 +42,11 @@ class JobState:
     status: str  # "queued" | "running" | "done"
     rc: int | None = None
     reason: str = ""
+    preempted: bool = False  # done because the host went away (a Spot reclaim), not because of the job
+    # When the job's container started and stopped, where the backend says: measurements, which do
+    # not make two states differ.
+    started_at: datetime | None = field(default=None, compare=False)
+    stopped_at: datetime | None = field(default=None, compare=False)
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -55,6 +61,18 @@ class Submitted:
     script_bucket: str
     script_key: str
     script_size: int
+    resources: "Resources | None" = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a job asked for, as its cost is priced: where it queued, on what capacity, how big it was."""
+
+    queue: str = ""
+    capacity: str = "on-demand"  # or "spot"
+    vcpus: int = 1
+    memory_mib: int = 0
+    gpus: int = 0
 
 
 class Workspace(Protocol):
@@ -101,6 +119,12 @@ class Backend(Protocol):
 
     def check(self, job: JobSpec) -> None:
         """Raise ValueError naming what keeps the job from being submitted; return if nothing does."""
+
+    def check_runtime(self, runtime: Mapping) -> None:
+        """Raise ValueError naming a runtime attribute the backend cannot take (only those given are judged).
+
+        Run submission calls it with a task's literal attributes, so a bad value is refused before any job.
+        """
 
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         """Start the jobs (each one check()ed); return one Submitted per job, in order."""

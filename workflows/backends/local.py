@@ -16,8 +16,9 @@ import stat
 import subprocess
 import time
 from contextlib import nullcontext
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -25,7 +26,7 @@ from django.core.files.storage import default_storage
 
 from batchsite.config import SandboxConfig
 from workflows.backends import sandbox
-from workflows.backends.base import HostWorkspace, JobSpec, JobState, Submitted
+from workflows.backends.base import HostWorkspace, JobSpec, JobState, Resources, Submitted
 
 # A submitted job whose process has not started after this long never will.
 START_GRACE_SECONDS = 30
@@ -143,6 +144,9 @@ class LocalBackend:
                 ) from None
         return self._bwrap
 
+    def check_runtime(self, runtime: Mapping) -> None:
+        pass  # like Cromwell's local backend, it ignores the attributes it has no use for
+
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         submitted, scripts = [], []
         bwrap = self._sandbox() if jobs else None
@@ -161,8 +165,11 @@ class LocalBackend:
             key = self._store_script(job.script_prefix, script)
             if not (execution / "launch").exists():
                 scripts.append(str(execution / "script"))
+            memory = job.runtime.get("memory")
+            resources = Resources(vcpus=int(job.runtime.get("cpu") or 1),
+                                  memory_mib=int(memory) // 2**20 if isinstance(memory, (int, float)) else 0)
             submitted.append(Submitted(handle=str(execution), script_bucket="", script_key=key,
-                                       script_size=len(script.encode())))
+                                       script_size=len(script.encode()), resources=resources))
         for start in range(0, len(scripts), LAUNCH_BATCH):
             # One detached bash starts a batch; setsid --fork gives each job a session of its own
             # and init as its parent, so it outlives this worker and is never left a zombie here.
@@ -270,13 +277,13 @@ class LocalBackend:
     def _state(self, execution: Path) -> JobState:
         rc = _read_int(execution / "rc")
         if rc is not None:
-            return JobState(JobState.DONE, rc=rc)
+            return JobState(JobState.DONE, rc=rc, **_wall_time(execution))
         pid = _read_int(execution / "launch")
         if pid is not None and _alive(pid, str(execution / "script")):
             return JobState(JobState.RUNNING)
         rc = _read_int(execution / "rc")  # it may have ended between the two looks
         if rc is not None:
-            return JobState(JobState.DONE, rc=rc)
+            return JobState(JobState.DONE, rc=rc, **_wall_time(execution))
         if pid is not None:
             return JobState(JobState.DONE, reason="the job's process ended without writing rc (killed?)")
         try:
@@ -391,3 +398,13 @@ def _group_alive(pgid: int) -> bool:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 return True
     return False
+
+
+def _wall_time(execution: Path) -> dict:
+    """Return when the job started (its launch file) and stopped (its rc file), as JobState takes them."""
+    try:
+        started, stopped = (execution / "launch").stat().st_mtime, (execution / "rc").stat().st_mtime
+    except FileNotFoundError:
+        return {}
+    return {"started_at": datetime.fromtimestamp(started, tz=timezone.utc),
+            "stopped_at": datetime.fromtimestamp(max(started, stopped), tz=timezone.utc)}

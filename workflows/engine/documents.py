@@ -58,6 +58,7 @@ class Document:
         self.outputs = [OutputSpec(name=f"{self.name}.{binding.name}", type=str(binding.value))
                         for binding in self.executable.effective_outputs]
         self.images = sorted(_literal_images(tree))
+        self.literal_runtimes = _literal_runtimes(tree)
 
     @property
     def is_task(self) -> bool:
@@ -273,6 +274,17 @@ def _literal_images(tree: Tree.Document) -> set[str]:
     for imported in tree.imports:
         images |= _literal_images(imported.doc)
     return images
+
+
+def _literal_runtimes(tree: Tree.Document) -> dict[str, dict]:
+    """Return {task name: its runtime attributes whose values are literals}, imports included."""
+    runtimes = {}
+    for imported in tree.imports:
+        runtimes.update(_literal_runtimes(imported.doc))
+    for task in tree.tasks:
+        values = {key: _literal(expr, tree.effective_wdl_version) for key, expr in task.runtime.items()}
+        runtimes[task.name] = {key: value for key, value in values.items() if value is not None}
+    return runtimes
 
 
 def _literal(expr, version: str) -> object:

@@ -102,7 +102,8 @@ def run_relaunches(*, run: Run) -> list[Run]:
 
 # The order a call's statuses are shown in: what is moving first, then how it ended.
 STATUS_ORDER = [Call.Status.RUNNING, Call.Status.SUBMITTED, Call.Status.SUBMITTING, Call.Status.QUEUED,
-                Call.Status.SUCCEEDED, Call.Status.FAILED, Call.Status.ABORTED, Call.Status.RETRIED]
+                Call.Status.SUCCEEDED, Call.Status.FAILED, Call.Status.ABORTED, Call.Status.RETRIED,
+                Call.Status.PREEMPTED]
 
 
 @dataclass
@@ -134,10 +135,10 @@ class Progress:
     def of(cls, by_status: dict[str, int]) -> "Progress":
         labels = dict(Call.Status.choices)
         return cls(
-            total=sum(n for s, n in by_status.items() if s != Call.Status.RETRIED),
+            total=sum(n for s, n in by_status.items() if s not in Call.SUPERSEDED),
             done=by_status.get(Call.Status.SUCCEEDED, 0),
             failed=by_status.get(Call.Status.FAILED, 0),
-            retried=by_status.get(Call.Status.RETRIED, 0),
+            retried=sum(by_status.get(s, 0) for s in Call.SUPERSEDED),
             counts=[StatusCount(s.value, labels[s], by_status[s]) for s in STATUS_ORDER if by_status.get(s)],
         )
 

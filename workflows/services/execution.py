@@ -17,6 +17,7 @@ from workflows import engine
 from workflows.backends import JobSpec, backend_for, provider_for
 from workflows.models import Call, Run, Script
 from workflows.services.leases import lease_kept, lease_owner, lease_renew, lease_take
+from workflows.services.cost import asked_fields, attempt_outcome, job_tags
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def _claim(team_id: int, *, owner: str = "") -> list[Call]:
             status=Call.Status.SUBMITTING, claimed=timezone.now(), claimed_by=owner
         )
         return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING, claimed_by=owner)
-                    .select_related("run__version", "team"))
+                    .select_related("run__version__workflow", "run__project", "team"))
 
 
 def job_spec(call: Call) -> JobSpec:
@@ -116,8 +117,7 @@ def job_spec(call: Call) -> JobSpec:
         name=job_name(call), call_dir=call.call_dir, command=prepared.command, runtime=prepared.runtime,
         script_prefix=run.script_prefix, job_role_arn=run.job_role_arn, files=files,
         registry_credential_arn=call.team.registry_credential_arn,
-        tags={"batchsite:run": str(run.pk), "batchsite:call": f"{call.call_id}/attempt-{call.attempt}",
-              "batchsite:team": str(call.team_id)},
+        tags=job_tags(call),
     )
 
 
@@ -196,7 +196,8 @@ def _record_submitted(pairs, *, owner: str) -> None:
         # lapsed) does not need this job: stop it, unless the takeover adopted this very job.
         stray = [sub.handle for call, sub in pairs if not Call.objects.filter(
             pk=call.pk, status=Call.Status.SUBMITTING, claimed_by=owner).update(
-                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key)]
+                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key,
+                **asked_fields(sub))]
         adopted = set(Call.objects.filter(pk__in=[call.pk for call, _ in pairs], backend_job_id__in=stray)
                       .values_list("backend_job_id", flat=True)) if stray else set()
         aborted = [handle for handle in stray if handle not in adopted]
@@ -221,19 +222,22 @@ def next_attempt(call: Call, *, run_root: str) -> Call:
                 attempt=attempt, inputs=call.inputs, call_dir=call_dir(run_root, call.call_id, attempt))
 
 
-def _finish_failed(call: Call, reason: str, *, rc: int | None) -> None:
-    """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good."""
-    retries = int((call.runtime or {}).get("maxRetries", 0) or 0)
+def _finish_failed(call: Call, reason: str, *, rc: int | None, preempted: bool = False, spent=None) -> None:
+    """Fail a call attempt: queue the next attempt while maxRetries allows, else fail for good.
+
+    An attempt whose host was reclaimed (preempted) is retried on its own budget, never on maxRetries.
+    """
     now = timezone.now()
     with transaction.atomic():
-        if call.attempt <= retries:
+        status, reason = attempt_outcome(call, reason, preempted=preempted)
+        if status != Call.Status.FAILED:
             updated = Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-                status=Call.Status.RETRIED, return_code=rc, failure=reason, ended=now)
+                status=status, return_code=rc, failure=reason, ended=now, **(spent or {}))
             if updated:
                 Call.objects.bulk_create([next_attempt(call, run_root=call.run.root)], ignore_conflicts=True)
         else:
             Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-                status=Call.Status.FAILED, return_code=rc, failure=reason, ended=now)
+                status=Call.Status.FAILED, return_code=rc, failure=reason, ended=now, **(spent or {}))
 
 
 def _after_changes(run_ids, team_ids) -> None:

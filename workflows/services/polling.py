@@ -17,6 +17,7 @@ from workflows import engine
 from workflows.backends import JobSpec, JobState, backend_for
 from workflows.models import Call, Run
 from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _after_changes, _finish_failed, job_name
+from workflows.services.cost import call_spent
 from workflows.services.leases import (
     abandoned_claims, lease_kept, lease_owner, lease_take, leases_expire, poll_held, poll_mark,
 )
@@ -138,18 +139,19 @@ def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
 def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
     """Record a finished job from its call_outcome(): its outputs on success, else fail or retry the call."""
     outputs, failure = outcome
+    spent = call_spent(call, state)
     if outputs is None and Run.objects.filter(pk=call.run_id, status__in=(Run.Status.ABORTING,
                                                                           Run.Status.ABORTED)).exists():
         # The abort stopped its job (runs turn ABORTING before their jobs are terminated): the call
         # is aborted, not failed, and no retry of it is queued.
         Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(status=Call.Status.ABORTED,
-                                                                        ended=timezone.now())
+                                                                        ended=timezone.now(), **spent)
         return
     if outputs is None:
-        _finish_failed(call, failure, rc=state.rc)
+        _finish_failed(call, failure, rc=state.rc, preempted=state.preempted, spent=spent)
         return
     Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
+        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now(), **spent)
 
 
 def _with_stderr_tail(reason: str, backend, call: Call) -> str:

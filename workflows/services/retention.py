@@ -156,12 +156,14 @@ def orphans_reconcile() -> list[CleanupReport]:
             continue
         backend.terminate(sorted(orphans))
         by_team: dict[int | None, list[dict]] = defaultdict(list)
-        teams = set(Team.objects.filter(pk__in=[t.get("batchsite:team") for t in orphans.values()
-                                                if str(t.get("batchsite:team", "")).isdigit()])
-                    .values_list("pk", flat=True))
+        # batchsite:team is the team's slug (jobs submitted before cost tags carry its id).
+        named = {str(t.get("batchsite:team", "")) for t in orphans.values()}
+        teams = {**{slug: pk for pk, slug in Team.objects.filter(slug__in=named).values_list("pk", "slug")},
+                 **{str(pk): pk for pk in Team.objects.filter(pk__in=[n for n in named if n.isdigit()])
+                    .values_list("pk", flat=True)}}
         for job_id, tags in orphans.items():
-            team_id = int(tags["batchsite:team"]) if str(tags.get("batchsite:team", "")).isdigit() else None
-            by_team[team_id if team_id in teams else None].append({"job": job_id, "run": tags["batchsite:run"]})
+            team_id = teams.get(str(tags.get("batchsite:team", "")))
+            by_team[team_id].append({"job": job_id, "run": tags["batchsite:run"]})
         for team_id, terminated in by_team.items():
             reports.append(CleanupReport.objects.create(
                 team_id=team_id, kind=CleanupReport.Kind.ORPHANS, deleted_objects=len(terminated),

@@ -11,6 +11,7 @@ from teams.services import audit_record, target_resolve
 from workflows import engine
 from workflows.backends import backend_for, provider_for
 from workflows.models import Call, Run, RunLabel, WorkflowVersion
+from workflows.services.budgets import budget_check
 from workflows.services.execution import next_attempt
 from workflows.services.limits import (
     MAX_OPTIONS_BYTES, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
@@ -46,10 +47,11 @@ def json_object(value, *, field: str, what: str, max_bytes: int | None = None) -
 
 
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
-               on_hold: bool = False, relaunch_of: Run | None = None, run_id=None) -> Run:
+               on_hold: bool = False, relaunch_of: Run | None = None, run_id=None, trusted: bool = False) -> Run:
     """Validate inputs and options, resolve prefix, role and backend, and start a run.
 
     run_id: the id a client asked for (Cromwell's requestedWorkflowId); a random UUID otherwise.
+    trusted: run_wdl's own team (see target_resolve): any well-formed role ARN and prefix.
     """
     workflow = version.workflow
     project = workflow.project
@@ -65,7 +67,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         inputs = doc.check_inputs(inputs)
     except engine.InputError as exc:
         raise ValidationError({"inputs": str(exc)}) from None
-    target = target_resolve(team=team, project=project, workflow=workflow, options=options)
+    target = target_resolve(team=team, project=project, workflow=workflow, options=options, trusted=trusted)
     backend_name = options.get("backend") or None
     if backend_name is not None and not isinstance(backend_name, str):
         raise ValidationError({"backend": "the backend option must be a provider name"})
@@ -74,6 +76,12 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         backend = backend_for(provider.name)
     except ConfigError as exc:
         raise ValidationError({"backend": str(exc)}) from None
+    for task, runtime in doc.literal_runtimes.items():
+        try:
+            backend.check_runtime(runtime)
+        except ValueError as exc:
+            raise ValidationError({"runtime": f"task {task}: {exc}"}) from None
+    budget_check(team=team, project=project)
     if team.max_queued_jobs is not None:
         waiting = Call.objects.filter(team=team, status=Call.Status.QUEUED).count()
         if waiting >= team.max_queued_jobs:

@@ -10,7 +10,9 @@ from teams.selectors import team_get_for_user
 from workflows import selectors, services
 from workflows.forms import RunFilterForm
 from workflows.models import Call
+from workflows.selectors.cost import run_cost
 from workflows.services.cleanup import run_cleanup as cleanup, run_cleanup_preview
+from workflows.services.cost import CURRENCY
 from workflows.services.runs import run_retry_failed
 
 
@@ -68,6 +70,7 @@ def run_detail(request, pk):
         **_live_context(request, run),
         "can_act": selectors.run_can_act(user=request.user, run=run),
         "relaunches": selectors.run_relaunches(run=run),
+        "cost": run_cost(run=run), "currency": CURRENCY,
     })
 
 

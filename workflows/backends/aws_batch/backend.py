@@ -28,11 +28,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batchsite.config import AwsConfig, ProviderConfig
-from workflows.backends.base import JobSpec, JobState, Submitted, TransientBackendError
+from workflows.backends.base import JobSpec, JobState, Resources, Submitted, TransientBackendError
 
+from . import attributes as batch_attributes
 from . import jobs as batch_jobs
 from . import scripts
-from .client import aws_call, chunks, error_code, throttled, transient
+from .client import aws_call, chunks, error_code, queue_capacity, throttled, transient
 from .housekeeping import Housekeeping
 from .jobs import ENDED, MAX_ARRAY, QUEUED, STARTED, job_failure
 from .logs import LOG_GROUP, JobLogs
@@ -80,6 +81,7 @@ class AwsBatchBackend(JobLogs, Housekeeping):
         self._stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # scripts put, and when
         self._arrays: OrderedDict[str, tuple] = OrderedDict()  # parent id -> (statusSummary, {handle: state})
         self._streams: OrderedDict[str, str] = OrderedDict()  # handle -> CloudWatch log stream, for tails
+        self._capacities: dict[str, str] = {}  # job queue -> "spot" | "on-demand"
 
     def run_root(self, wdl_name: str, run_id) -> str:
         return f"{self.provider.root.rstrip('/')}/{wdl_name}/{run_id}"
@@ -114,30 +116,42 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                 plans.append((key, chunk, script_key, len(body)))
         self._store(objects)
         results: list[Submitted | None] = [None] * len(jobs)
-        for (queue, definition, resources, _, _), chunk, script_key, size in plans:
+        # Looked up before any SubmitJob, so nothing fails between a submission and its handles.
+        capacities = {key[0]: self._capacity(key[0]) for key, *_ in plans}
+        for (queue, definition, resources, _, _, extra_tags), chunk, script_key, size in plans:
             first = jobs[chunk[0]]
             url = f"s3://{self.script_bucket}/{script_key}"
-            request = dict(jobQueue=queue, jobDefinition=self._definition(*definition),
+            asked = dict(resources)
+            spent = Resources(queue=queue, capacity=capacities[queue], vcpus=asked["VCPU"],
+                              memory_mib=asked["MEMORY"], gpus=asked.get("GPU", 0))
+            # propagateTags: the ECS tasks carry the job's tags, so cost allocation sees them.
+            request = dict(jobQueue=queue, jobDefinition=self._definition(*definition), propagateTags=True,
                            containerOverrides=batch_jobs.overrides(len(chunk), url, resources))
+            extra = json.loads(extra_tags)
             if len(chunk) == 1:
-                handles = [self._submit_job(dict(request, jobName=first.name, tags=batch_jobs.tags(first.tags)))]
+                handles = [self._submit_job(dict(request, jobName=first.name,
+                                                 tags=batch_jobs.tags({**extra, **first.tags})))]
             else:
                 parent = self._submit_job(dict(request, jobName=f"{first.name}-x{len(chunk)}"[:128],
-                                               tags=batch_jobs.array_tags([jobs[i] for i in chunk]),
+                                               tags={**batch_jobs.tags(extra),
+                                                     **batch_jobs.array_tags([jobs[i] for i in chunk])},
                                                arrayProperties={"size": len(chunk)}))
                 handles = [f"{parent}:{n}" for n in range(len(chunk))]
             for index, handle in zip(chunk, handles):
                 results[index] = Submitted(handle=handle, script_bucket=self.script_bucket,
-                                           script_key=script_key, script_size=size)
+                                           script_key=script_key, script_size=size, resources=spent)
         return results
 
     def check(self, job: JobSpec) -> None:
         """Raise ValueError naming what keeps the job from being submitted (no queue, bad memory, ...)."""
-        _, (_, _, credential, _), *_ = self._group(job)
+        _, (_, _, credential, _), *_ = self._group(job)  # checks the runtime attributes too
         if credential and not self.provider.execution_role_arn:
             raise ValueError(f"a private registry credential ({credential}) applies, and AWS Batch pulls with it "
                              f"only under an execution role: set execution-role-arn in the {self.name} "
                              "provider's config")
+
+    def check_runtime(self, runtime: Mapping) -> None:
+        batch_attributes.check(runtime, container_root=self.container_root)
 
     def _script(self, job: JobSpec) -> bytes:
         work_dir = f"{self.container_root}/{job.call_dir.removeprefix('s3://')}/execution"
@@ -146,7 +160,7 @@ class AwsBatchBackend(JobLogs, Housekeeping):
 
     def _group(self, job: JobSpec) -> tuple:
         return batch_jobs.group(job, defaults=self.defaults, queue=self.provider.queue_arn,
-                                credential=self._provider_credential())
+                                credential=self._provider_credential(), container_root=self.container_root)
 
     def _provider_credential(self) -> str:
         """Return the Secrets Manager ARN of the provider's dockerhub credential, or ""."""
@@ -200,9 +214,9 @@ class AwsBatchBackend(JobLogs, Housekeeping):
             while len(self._stored) > 100_000:
                 self._stored.popitem(last=False)
 
-    def _definition(self, image: str, role: str, credential: str, retries: int) -> str:
+    def _definition(self, image: str, role: str, credential: str, extras: str) -> str:
         """Return the ARN of the job definition for this signature, registering it the first time."""
-        name, request = batch_jobs.definition_request(image, role, credential, retries,
+        name, request = batch_jobs.definition_request(image, role, credential, extras,
                                                       self.provider.execution_role_arn or "")
         today = date.today().isoformat()
         arn, tagged = self._definitions.get(name, ("", ""))
@@ -214,12 +228,20 @@ class AwsBatchBackend(JobLogs, Housekeeping):
                     arn, tagged = latest["jobDefinitionArn"], latest.get("tags", {}).get("batchsite:last-used", "")
                 else:
                     arn = self.registrar.register_job_definition(
-                        jobDefinitionName=name, tags={"batchsite:last-used": today}, **request)["jobDefinitionArn"]
+                        jobDefinitionName=name, **{**request, "tags": {**request.get("tags", {}),
+                                                                       "batchsite:last-used": today}}
+                    )["jobDefinitionArn"]
                     tagged = today
             if tagged != today:  # deregister_unused() goes by this tag
                 self.batch.tag_resource(resourceArn=arn, tags={"batchsite:last-used": today})
         self._definitions[name] = (arn, today)
         return arn
+
+    def _capacity(self, queue: str) -> str:
+        """Return "spot" or "on-demand" for the queue (looked up once per process)."""
+        if queue not in self._capacities:
+            self._capacities[queue] = queue_capacity(self.batch, queue)
+        return self._capacities[queue]
 
     def _submit_job(self, request: dict) -> str:
         """Submit one job, retrying throttling; after an unclear failure, look for it by name first."""
@@ -340,17 +362,19 @@ class AwsBatchBackend(JobLogs, Housekeeping):
             return dict(zip(call_dirs, pool.map(read, call_dirs.values())))
 
     def _ended(self, handle: str, detail: dict | None, rc: int | None, call_dir: str, *, archive: bool) -> JobState:
+        times = batch_jobs.run_times(detail or {})
         if rc is not None:  # the job script writes rc last, after the outputs: the call ran
-            return JobState(JobState.DONE, rc=rc)
+            return JobState(JobState.DONE, rc=rc, **times)
         if detail is None:
             return JobState(JobState.DONE, reason=f"AWS Batch does not know job {handle} and it left no rc file")
         reason = job_failure(detail)
         log_stream = detail.get("container", {}).get("logStreamName")
         if log_stream:
-            reason += f" (log: CloudWatch {LOG_GROUP} {log_stream})"
+            options = detail.get("container", {}).get("logConfiguration", {}).get("options", {})
+            reason += f" (log: CloudWatch {options.get('awslogs-group', LOG_GROUP)} {log_stream})"
             if archive and call_dir:
                 self._archive_log(log_stream, call_dir)
-        return JobState(JobState.DONE, reason=reason)
+        return JobState(JobState.DONE, reason=reason, preempted=batch_jobs.reclaimed(detail), **times)
 
     def terminate(self, handles: Sequence[str]) -> None:
         jobs = [h for h in handles if ":" not in h]

@@ -1,10 +1,12 @@
-"""boto3 errors as Batchsite sees them: what may succeed if tried again, and error codes."""
+"""boto3 errors as Batchsite sees them: what may succeed if tried again, and error codes; queue lookups."""
 import contextlib
+import logging
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from workflows.backends.base import TransientBackendError
 
+log = logging.getLogger(__name__)
 THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling", "SlowDown", "RequestLimitExceeded"}
 
 
@@ -39,3 +41,18 @@ def chunks(items: list, size: int):
     return (items[i:i + size] for i in range(0, len(items), size))
 
 
+
+
+def queue_capacity(batch, queue: str) -> str:
+    """Return "spot" when the job queue's first compute environment runs on Spot, else "on-demand"."""
+    try:
+        with aws_call("describing the job queue"):
+            queues = batch.describe_job_queues(jobQueues=[queue])["jobQueues"]
+            order = sorted(queues[0]["computeEnvironmentOrder"], key=lambda o: o["order"]) if queues else []
+            environments = batch.describe_compute_environments(
+                computeEnvironments=[order[0]["computeEnvironment"]])["computeEnvironments"] if order else []
+    except ClientError as exc:  # pricing must not stop jobs (a role without Describe* rights)
+        log.warning("cannot tell whether job queue %s runs on Spot (%s): priced as on-demand", queue, exc)
+        return "on-demand"
+    kind = (environments[0].get("computeResources") or {}).get("type", "") if environments else ""
+    return "spot" if kind in ("SPOT", "FARGATE_SPOT") else "on-demand"

@@ -6,11 +6,12 @@ import hashlib
 import json
 import math
 import re
+from datetime import datetime, timezone
 from typing import Mapping
 
 from workflows.backends.base import JobSpec
 
-from . import scripts
+from . import attributes, scripts
 
 MAX_ARRAY = 10_000  # Batch's largest array job
 DEFAULT_IMAGE = "ubuntu:latest"
@@ -27,31 +28,33 @@ _UNITS = {"B": 1, **{p: 1000 ** (i + 1) for i, p in enumerate("KMGT")},
           **{f"{p}IB": 1024 ** (i + 1) for i, p in enumerate("KMGT")}}
 
 
-def group(job: JobSpec, *, defaults: Mapping, queue: str | None, credential: str) -> tuple:
+def group(job: JobSpec, *, defaults: Mapping, queue: str | None, credential: str, container_root: str) -> tuple:
     """Return what jobs must share to be children of one array job.
 
-    (queue, definition signature, resources, script prefix, call directory without its shards):
-    the shards of one scatter share all five.
+    (queue, definition signature, resources, script prefix, call directory without its shards, tags):
+    the shards of one scatter share all six. The runtime attributes are checked here (ValueError).
     """
     runtime = {**defaults, **job.runtime}
-    queue = runtime.get("queueArn") or queue
+    queue = attributes.queue(runtime) or queue
     if not queue:
         raise ValueError(f"{job.name}: no queueArn in the task's runtime or in the provider's config")
     definition = (runtime.get("docker") or DEFAULT_IMAGE, job.job_role_arn, job.registry_credential_arn or credential,
-                  int(runtime.get("awsBatchRetryAttempts") or 0))
+                  attributes.definition_extras(runtime, container_root=container_root))
     resources = (("VCPU", int(runtime.get("cpu") or 1)), ("MEMORY", memory_mib(runtime.get("memory"))))
-    gpus = 1 if runtime.get("gpu") is True else int(runtime.get("gpuCount") or 0)
+    gpus = 1 if runtime.get("gpu") is True else attributes.gpus(runtime)
     if gpus:
         resources += (("GPU", gpus),)
-    return queue, definition, resources, job.script_prefix, _SHARD.sub("", job.call_dir)
+    extra_tags = json.dumps(attributes.additional_tags(runtime), sort_keys=True)
+    return queue, definition, resources, job.script_prefix, _SHARD.sub("", job.call_dir), extra_tags
 
 
-def definition_request(image: str, role: str, credential: str, retries: int,
+def definition_request(image: str, role: str, credential: str, extras: str,
                        execution_role: str = "") -> tuple[str, dict]:
     """Return the name and RegisterJobDefinition request of a definition signature.
 
     The name ends in a hash of the request: the same signature always gets the same definition.
-    A registry credential needs the execution role: the container agent pulls with it.
+    A registry credential needs the execution role: the container agent pulls with it. extras is
+    attributes.definition_extras(): retry strategy, timeout, ulimits, disks, log group, tags.
     """
     properties = {
         "image": image,
@@ -66,9 +69,10 @@ def definition_request(image: str, role: str, credential: str, retries: int,
         properties["repositoryCredentials"] = {"credentialsParameter": credential}
     if credential and execution_role:
         properties["executionRoleArn"] = execution_role
-    request = {"type": "container", "containerProperties": properties}
-    if retries:
-        request["retryStrategy"] = {"attempts": retries}
+    added = json.loads(extras or "{}")
+    for key, value in added.pop("containerProperties", {}).items():
+        properties[key] = properties.get(key, []) + value if key in ("volumes", "mountPoints") else value
+    request = {"type": "container", "containerProperties": properties, **added}
     digest = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()
     return f"batchsite-{re.sub(r'[^A-Za-z0-9_-]', '_', image)[:60]}-{digest}", request
 
@@ -109,6 +113,19 @@ def memory_mib(value) -> int:
     return max(1, math.ceil(float(match.group(1)) * _UNITS[unit] / 2**20))
 
 
+def run_times(detail: dict) -> dict:
+    """Return started_at and stopped_at of a described job (Batch's startedAt/stoppedAt, epoch ms)."""
+    return {name: datetime.fromtimestamp(detail[key] / 1000, tz=timezone.utc)
+            for name, key in (("started_at", "startedAt"), ("stopped_at", "stoppedAt"))
+            if isinstance(detail.get(key), (int, float))}
+
+
+def reclaimed(detail: dict) -> bool:
+    """Return whether Batch ended the job because its host went away ("Host EC2 (instance ...) terminated.")."""
+    status_reason = detail.get("statusReason") or ""
+    return status_reason.startswith("Host EC2") and "terminated" in status_reason
+
+
 def job_failure(detail: dict) -> str:
     """Say why a job ended without an rc file, naming Spot reclaims and out-of-memory kills."""
     status_reason = detail.get("statusReason") or ""
@@ -116,7 +133,7 @@ def job_failure(detail: dict) -> str:
     reason, exit_code = container.get("reason") or "", container.get("exitCode")
     if "OutOfMemoryError" in reason or "OutOfMemoryError" in status_reason:
         return f"the container ran out of memory ({reason or status_reason}); give the task more memory"
-    if status_reason.startswith("Host EC2") and "terminated" in status_reason:
+    if reclaimed(detail):
         return f"the EC2 instance running the job went away, as when Spot reclaims it ({status_reason})"
     parts = [f"the AWS Batch job {detail.get('status', 'ended').lower()} without writing rc"]
     parts += [text for text in (status_reason, reason) if text]

@@ -31,10 +31,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("wdl", help="the .wdl file")
         parser.add_argument("--inputs", help="inputs JSON; relative File paths resolve against its folder")
-        parser.add_argument("--options", help="Cromwell workflow options JSON")
+        parser.add_argument("--options", "-o", help="Cromwell workflow options JSON (as cromwell run -o); without "
+                            "--team any well-formed aws_batch_job_role_arn and script prefix are taken")
         parser.add_argument("--imports", help="zip of the files the WDL imports (default: the imported files, "
                                                    "found next to the WDL file as cromwell run does)")
-        parser.add_argument("--team", help="team slug (default: a 'cli' team of its own)")
+        parser.add_argument("--team", help="team slug, whose allowlist and prefix root then apply as on the web "
+                            "and API (default: a 'cli' team of its own, for the operator)")
         parser.add_argument("--project", help="project slug in the team")
         parser.add_argument("--poll", type=float, default=0.1, help="seconds between polls")
 
@@ -73,7 +75,8 @@ class Command(BaseCommand):
         try:
             version = workflow_version_create(workflow=workflow, source=source, filename=Path(wdl).name,
                                               imports=zip_bytes)
-            run = run_submit(version=version, user=None, inputs=inputs_json, options=options_json)
+            run = run_submit(version=version, user=None, inputs=inputs_json, options=options_json,
+                             trusted=team is None)
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {', '.join(v)}" if k != "__all__" else ", ".join(v)
                                          for k, v in exc.message_dict.items())) from None
@@ -168,6 +171,8 @@ def _resolve_files(doc, inputs: dict, base: Path) -> dict:
 
 def _project(team_slug: str | None, project_slug: str | None) -> Project:
     if team_slug:
+        if not project_slug:
+            raise CommandError(f"--team {team_slug} needs --project: the slug of one of its projects")
         project = Project.objects.filter(team__slug=team_slug, slug=project_slug or "").select_related("team").first()
         if project is None:
             raise CommandError(f"no project {project_slug!r} in team {team_slug!r}")
