@@ -26,12 +26,21 @@ from workflows.services.versions import document_for
 
 # ---- poll: one batched status query per backend per cycle -----------------------------
 
+def polled_in_place() -> bool:
+    """Tell whether this process is its own worker (run_wdl runs Celery eagerly): then its loop polls
+    every backend itself (tick), and nothing schedules polls, which would run at once, recursively.
+
+    The one place where the engine's code knows of eager mode.
+    """
+    return current_app.conf.task_always_eager
+
+
 def poll_soon(name: str) -> None:
     """Poll the backend again shortly, unless a poll of it is already scheduled or running."""
     from workflows.tasks import poll_backend
 
-    if current_app.conf.task_always_eager:
-        return  # run_wdl's loop polls by itself
+    if polled_in_place():
+        return
     interval = backend_for(name).poll_seconds
     token = uuid.uuid4().hex
     if poll_mark(name=name, token=token, due_in=interval):
@@ -169,7 +178,7 @@ def tick() -> None:
     from workflows.tasks import abort_run, advance_run, dispatch_team, recover_claims
 
     names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
-    if current_app.conf.task_always_eager:
+    if polled_in_place():
         backends_poll()
     else:
         for name in names:
