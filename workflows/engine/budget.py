@@ -32,7 +32,7 @@ def within_budget(step: Callable[[], T], *, seconds: float, memory_bytes: int,
     """Return step(), run in this thread; raise LimitError once it takes longer than seconds or grows
     the process by more than memory_bytes, Interrupted once should_stop() (asked every check_every
     seconds from another thread) is true."""
-    watcher = _Watcher(threading.get_ident(), seconds, memory_bytes, should_stop, check_every)
+    watcher = _Watcher(threading.current_thread(), seconds, memory_bytes, should_stop, check_every)
     watcher.start()
     try:
         result = step()
@@ -76,7 +76,7 @@ class _Watcher(threading.Thread):
     # until the step ends.
     AGAIN = 0.2
 
-    def __init__(self, target: int, seconds: float, memory_bytes: int, should_stop: Callable[[], bool] | None,
+    def __init__(self, target: threading.Thread, seconds: float, memory_bytes: int, should_stop: Callable[[], bool] | None,
                  check_every: float) -> None:
         super().__init__(name="step-budget", daemon=True)
         self.target, self.seconds, self.memory_bytes = target, seconds, memory_bytes
@@ -119,14 +119,16 @@ class _Watcher(threading.Thread):
 
     def _fire(self, now: float) -> None:
         with self._lock:
-            if self._done.is_set():
+            # A thread that ended may have passed its id on to a new one: never raise into that.
+            if self._done.is_set() or not self.target.is_alive():
+                self._done.set()
                 return
             self._fired = now
-            _raise_in(self.target, _Stop)
+            _raise_in(self.target.ident, _Stop)
 
     def finish(self) -> None:
         """Stop watching; called from the stepping thread, after which nothing is raised into it."""
         with self._lock:
             self._done.set()
             if self._fired:
-                _raise_in(self.target, None)
+                _raise_in(self.target.ident, None)
