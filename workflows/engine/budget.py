@@ -37,11 +37,14 @@ def within_budget(step: Callable[[], T], *, seconds: float, memory_bytes: int,
     try:
         result = step()
     except _Stop:
+        watcher.caught = True  # first, and no call: from here on the watcher raises nothing again
         _stop_watching(watcher)
         raise watcher.error from None
     except BaseException:
+        watcher.caught = True
         _stop_watching(watcher)
         raise
+    watcher.caught = True
     _stop_watching(watcher)  # a stop that arrives now, after the step's work is done, is not acted on
     return result
 
@@ -72,9 +75,9 @@ def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
 
 class _Watcher(threading.Thread):
     TICK = 0.05  # seconds between measurements: at 100 MB/s a step overshoots its memory by ~5 MB
-    # An exception raised while a finalizer or a gc callback runs is printed and dropped: raise it again
-    # until the step ends.
-    AGAIN = 0.2
+    # An exception raised while a finalizer or a weakref or gc callback runs is printed and dropped:
+    # raise it again until within_budget() has caught it.
+    AGAIN = 1.0
 
     def __init__(self, target: threading.Thread, seconds: float, memory_bytes: int, should_stop: Callable[[], bool] | None,
                  check_every: float) -> None:
@@ -85,6 +88,7 @@ class _Watcher(threading.Thread):
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._fired = 0.0  # when _Stop was last raised into the step
+        self.caught = False  # within_budget() has the step's outcome
 
     def run(self) -> None:
         start = time.monotonic()
@@ -96,7 +100,7 @@ class _Watcher(threading.Thread):
                 self.error = self._over(now - start, base, now)
                 if self.error is not None:
                     self._fire(now)
-            elif now - self._fired > self.AGAIN:
+            elif not self.caught and now - self._fired > self.AGAIN:
                 self._fire(now)
 
     def _over(self, elapsed: float, base: int | None, now: float) -> Exception | None:
