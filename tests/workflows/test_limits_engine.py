@@ -149,13 +149,13 @@ def test_an_abort_stops_a_step_under_way_at_once_and_nothing_waits_for_the_step(
         began = time.monotonic()
         run_advance(run_id=carols.pk)
         team_dispatch(team_id=other_team.pk)
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 10
         aborted = time.monotonic()
         assert run_abort(run=run, user=alice)
-        assert time.monotonic() - aborted < 1
+        assert time.monotonic() - aborted < 2
         stepping.join(timeout=10)
         assert not stepping.is_alive()
-        assert time.monotonic() - aborted < 3
+        assert time.monotonic() - aborted < 5
     finally:
         stepping.join()
     run_abort_finish(run_id=run.pk)
@@ -176,7 +176,7 @@ def test_a_run_being_stepped_is_left_to_that_step_and_saved_once(project, alice,
         assert run_stepping(run_id=run.pk)
         began = time.monotonic()
         run_advance(run_id=run.pk)  # as a second worker would: it leaves the run to the first
-        assert time.monotonic() - began < 0.5
+        assert time.monotonic() - began < 2
     finally:
         stepping.join()
     assert not run_stepping(run_id=run.pk)

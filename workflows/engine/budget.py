@@ -32,16 +32,19 @@ def within_budget(step: Callable[[], T], *, seconds: float, memory_bytes: int,
     """Return step(), run in this thread; raise LimitError once it takes longer than seconds or grows
     the process by more than memory_bytes, Interrupted once should_stop() (asked every check_every
     seconds from another thread) is true."""
-    watcher = _Watcher(threading.get_ident(), seconds, memory_bytes, should_stop, check_every)
+    watcher = _Watcher(threading.current_thread(), seconds, memory_bytes, should_stop, check_every)
     watcher.start()
     try:
         result = step()
     except _Stop:
+        watcher.caught = True  # first, and no call: from here on the watcher raises nothing again
         _stop_watching(watcher)
         raise watcher.error from None
     except BaseException:
+        watcher.caught = True
         _stop_watching(watcher)
         raise
+    watcher.caught = True
     _stop_watching(watcher)  # a stop that arrives now, after the step's work is done, is not acted on
     return result
 
@@ -72,11 +75,11 @@ def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
 
 class _Watcher(threading.Thread):
     TICK = 0.05  # seconds between measurements: at 100 MB/s a step overshoots its memory by ~5 MB
-    # An exception raised while a finalizer or a gc callback runs is printed and dropped: raise it again
-    # until the step ends.
-    AGAIN = 0.2
+    # An exception raised while a finalizer or a weakref or gc callback runs is printed and dropped:
+    # raise it again until within_budget() has caught it.
+    AGAIN = 1.0
 
-    def __init__(self, target: int, seconds: float, memory_bytes: int, should_stop: Callable[[], bool] | None,
+    def __init__(self, target: threading.Thread, seconds: float, memory_bytes: int, should_stop: Callable[[], bool] | None,
                  check_every: float) -> None:
         super().__init__(name="step-budget", daemon=True)
         self.target, self.seconds, self.memory_bytes = target, seconds, memory_bytes
@@ -85,6 +88,7 @@ class _Watcher(threading.Thread):
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._fired = 0.0  # when _Stop was last raised into the step
+        self.caught = False  # within_budget() has the step's outcome
 
     def run(self) -> None:
         start = time.monotonic()
@@ -96,7 +100,7 @@ class _Watcher(threading.Thread):
                 self.error = self._over(now - start, base, now)
                 if self.error is not None:
                     self._fire(now)
-            elif now - self._fired > self.AGAIN:
+            elif not self.caught and now - self._fired > self.AGAIN:
                 self._fire(now)
 
     def _over(self, elapsed: float, base: int | None, now: float) -> Exception | None:
@@ -119,14 +123,16 @@ class _Watcher(threading.Thread):
 
     def _fire(self, now: float) -> None:
         with self._lock:
-            if self._done.is_set():
+            # A thread that ended may have passed its id on to a new one: never raise into that.
+            if self._done.is_set() or not self.target.is_alive():
+                self._done.set()
                 return
             self._fired = now
-            _raise_in(self.target, _Stop)
+            _raise_in(self.target.ident, _Stop)
 
     def finish(self) -> None:
         """Stop watching; called from the stepping thread, after which nothing is raised into it."""
         with self._lock:
             self._done.set()
             if self._fired:
-                _raise_in(self.target, None)
+                _raise_in(self.target.ident, None)
