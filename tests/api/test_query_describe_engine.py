@@ -111,12 +111,9 @@ def test_backends_lists_the_providers(client, alice_auth):
 def test_engine_version_needs_no_token_and_status_checks_each_subsystem(client, alice_auth):
     assert "cromwell" in client.get("/engine/v1/version").json()
     assert client.get("/engine/v1/status").status_code == 401
-    from tests.runs import Eager
-
-    with Eager():
-        response = client.get("/engine/v1/status", **alice_auth)
-    assert response.status_code == 200
-    assert {name: s["ok"] for name, s in response.json().items()} == {"Database": True, "Redis": True, "Workers": True}
+    systems = client.get("/engine/v1/status", **alice_auth).json()
+    assert systems["Database"] == {"ok": True} and systems["Redis"] == {"ok": True}
+    assert set(systems) == {"Database", "Redis", "Workers"}  # the workers are asked (real ones: below)
 
 
 def test_engine_status_is_500_when_no_worker_answers(client, alice_auth):

@@ -43,9 +43,9 @@ def call_dir(run_root: str, call_id: str, attempt: int) -> str:
 # ---- dispatch: claim queued calls under the caps, then submit outside the transaction ----
 
 def _enqueue_dispatch(team_id: int) -> None:
-    from workflows.tasks import dispatch_team
+    from workflows.tasks import team_dispatch_task
 
-    dispatch_team.delay_on_commit(team_id)
+    team_dispatch_task.delay_on_commit(team_id)
 
 
 def _lock_provider(name: str) -> None:
@@ -188,7 +188,7 @@ def _still_claimed(pairs, *, owner: str):
 
 
 def _record_submitted(pairs, *, owner: str) -> None:
-    from workflows.services.polling import poll_soon  # polling builds on this module
+    from workflows.services.polling import backend_poll_schedule  # polling builds on this module
 
     now = timezone.now()
     with transaction.atomic():
@@ -209,7 +209,7 @@ def _record_submitted(pairs, *, owner: str) -> None:
     if aborted and pairs:
         backend_for(pairs[0][0].backend).terminate(aborted)
     if pairs:
-        poll_soon(pairs[0][0].backend)
+        backend_poll_schedule(pairs[0][0].backend)
 
 
 # ---- failed calls: retried while maxRetries allows -------------------------------------
@@ -242,12 +242,12 @@ def _finish_failed(call: Call, reason: str, *, rc: int | None, preempted: bool =
 
 def _after_changes(run_ids, team_ids) -> None:
     """Step the runs whose calls changed and refill the teams' freed slots right away."""
-    from workflows.tasks import advance_run, dispatch_team
+    from workflows.tasks import run_advance_task, team_dispatch_task
 
     for run_id in run_ids:
-        advance_run.delay(str(run_id))
+        run_advance_task.delay(str(run_id))
     for team_id in team_ids:
-        dispatch_team.delay(team_id)
+        team_dispatch_task.delay(team_id)
 
 
 # ---- abort ---------------------------------------------------------------------------

@@ -35,16 +35,16 @@ def polled_in_place() -> bool:
     return current_app.conf.task_always_eager
 
 
-def poll_soon(name: str) -> None:
+def backend_poll_schedule(name: str) -> None:
     """Poll the backend again shortly, unless a poll of it is already scheduled or running."""
-    from workflows.tasks import poll_backend
+    from workflows.tasks import backend_poll_task
 
     if polled_in_place():
         return
     interval = backend_for(name).poll_seconds
     token = uuid.uuid4().hex
     if poll_mark(name=name, token=token, due_in=interval):
-        poll_backend.apply_async((name, token), countdown=interval)
+        backend_poll_task.apply_async((name, token), countdown=interval)
 
 
 def backend_poll(*, name: str, token: str = "") -> int:
@@ -52,9 +52,9 @@ def backend_poll(*, name: str, token: str = "") -> int:
     with poll_held(name=name, token=token or uuid.uuid4().hex) as held:
         if not held:
             return 0  # another poll of it is running, or scheduled and not late yet: it carries on
-        ended = _poll_backend(name)
+        ended = _backend_poll_once(name)
     if Call.objects.filter(backend=name, status__in=Call.ACTIVE).exists():
-        poll_soon(name)
+        backend_poll_schedule(name)
     return ended
 
 
@@ -63,11 +63,11 @@ def backends_poll() -> int:
     ended = 0
     names = Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct()
     for name in list(names):
-        ended += _poll_backend(name)
+        ended += _backend_poll_once(name)
     return ended
 
 
-def _poll_backend(name: str) -> int:
+def _backend_poll_once(name: str) -> int:
     backend = backend_for(name)
     calls = list(Call.objects.filter(backend=name, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING))
                  .select_related("run__version"))
@@ -175,26 +175,26 @@ def tick() -> None:
     """Restart whatever a lost message or a dead worker left waiting: polls, claims, advances, aborts and
     dispatches."""
     from workflows.services.advance import run_stepping
-    from workflows.tasks import abort_run, advance_run, dispatch_team, recover_claims
+    from workflows.tasks import claims_recover_task, run_abort_finish_task, run_advance_task, team_dispatch_task
 
     names = list(Call.objects.filter(status__in=Call.ACTIVE).order_by().values_list("backend", flat=True).distinct())
     if polled_in_place():
         backends_poll()
     else:
         for name in names:
-            poll_soon(name)
+            backend_poll_schedule(name)
         for name in list(abandoned_claims().order_by().values_list("backend", flat=True).distinct()):
-            recover_claims.delay(name)
+            claims_recover_task.delay(name)
     leases_expire()
     for run_id in Run.objects.filter(status=Run.Status.ABORTING).values_list("pk", flat=True):
-        abort_run.delay(str(run_id))
+        run_abort_finish_task.delay(str(run_id))
     stalled = Run.objects.filter(status__in=ADVANCEABLE).filter(
         Q(engine_state__isnull=True) | Q(calls__status=Call.Status.SUCCEEDED, calls__fed=False)
         | Q(calls__status=Call.Status.FAILED) | ~Q(failures=[])
     ).order_by().values_list("pk", flat=True).distinct()
     for run_id in list(stalled):
         if not run_stepping(run_id=run_id):  # a long step is no lost message: its worker carries on
-            advance_run.delay(str(run_id))
+            run_advance_task.delay(str(run_id))
     waiting = Call.objects.filter(status=Call.Status.QUEUED).order_by().values_list("team_id", flat=True).distinct()
     for team_id in list(waiting):
-        dispatch_team.delay(team_id)
+        team_dispatch_task.delay(team_id)

@@ -111,9 +111,9 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
 
 
 def _enqueue_advance(run_id) -> None:
-    from workflows.tasks import advance_run
+    from workflows.tasks import run_advance_task
 
-    advance_run.delay_on_commit(str(run_id))
+    run_advance_task.delay_on_commit(str(run_id))
 
 
 def run_release_hold(*, run: Run) -> bool:
@@ -127,7 +127,7 @@ def run_release_hold(*, run: Run) -> bool:
 
 def run_abort(*, run: Run, user=None) -> bool:
     """Stop a run: nothing queued starts, every active job is terminated; False if it had ended."""
-    from workflows.tasks import abort_run
+    from workflows.tasks import run_abort_finish_task
 
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
@@ -142,7 +142,7 @@ def run_abort(*, run: Run, user=None) -> bool:
         Call.objects.filter(run=run, status=Call.Status.QUEUED).update(
             status=Call.Status.ABORTED, ended=timezone.now()
         )
-        abort_run.delay_on_commit(str(run.pk))
+        run_abort_finish_task.delay_on_commit(str(run.pk))
     return True
 
 
@@ -154,7 +154,7 @@ def run_relaunch(*, run: Run, user) -> Run:
 
 def run_retry_failed(*, run: Run, user) -> int:
     """Reopen a failed run: queue a new attempt of each failed call, reuse what succeeded; return how many."""
-    from workflows.tasks import dispatch_team
+    from workflows.tasks import team_dispatch_task
 
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
@@ -178,5 +178,5 @@ def run_retry_failed(*, run: Run, user) -> int:
                      calls=[f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''}" for c in failed][:100],
                      retried=len(failed), requeued=requeued)
         _enqueue_advance(run.pk)
-        dispatch_team.delay_on_commit(run.team_id)
+        team_dispatch_task.delay_on_commit(run.team_id)
     return len(failed)
