@@ -1,29 +1,24 @@
 """Read a Cromwell-style HOCON config file into typed, frozen dataclasses.
 
-Plain Python and pyhocon only (no Django), so it can be loaded and tested anywhere.
+Plain Python (no Django), so it can be loaded and tested anywhere; hocon.py reads the text.
 """
 from __future__ import annotations
 
 import base64
 import dataclasses
 import functools
-import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from pyhocon import ConfigFactory
-from pyhocon.exceptions import ConfigException
-from pyparsing import ParseBaseException
+from batchsite.hocon import DEFAULTS_DIR, MISSING, ConfigError, integer, obj, parse, read_file, show, string, value_at
 
 AWS_BATCH_FACTORY = "cromwell.backend.impl.aws.AwsBatchBackendLifecycleActorFactory"
 LOCAL_FACTORY = "cromwell.backend.impl.sfs.config.ConfigBackendLifecycleActorFactory"
 KINDS = {AWS_BATCH_FACTORY: "aws_batch", LOCAL_FACTORY: "local"}
 ENV_VAR = "BATCHSITE_CONFIG"
-DEFAULTS_DIR = Path(__file__).resolve().with_name("defaults")
 DEFAULT_CONFIG = DEFAULTS_DIR / "application.conf"
 AUTH_SCHEMES = ("default", "custom_keys", "assume_role")
 LOCAL_SUBMIT = "${job_shell} ${script}"
@@ -37,29 +32,6 @@ _BUCKET = re.compile(
 )
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+){0,2}:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _QUEUE_ARN = re.compile(r"^arn:aws(-[a-z]+){0,2}:batch:[a-z]{2}(-[a-z]+){1,2}-\d:\d{12}:job-queue/[\w-]{1,128}$")
-# An include directive at the start of a line or just after "{". Found by hand because
-# pyhocon's grammar rejects classpath(...), which every real Cromwell config starts with.
-_INCLUDE = re.compile(
-    r"""(?P<lead>^[ \t]*|\{[ \t]*)include[ \t]+
-    (?P<required>required[ \t]*\([ \t]*)?
-    (?:(?P<kind>classpath|file|url|package)[ \t]*\([ \t]*)?
-    "(?P<name>[^"\n]*)"
-    (?P<close>(?:[ \t]*\))*)""",
-    re.MULTILINE | re.VERBOSE,
-)
-_MISSING = object()
-
-
-class ConfigError(ValueError):
-    """A config Batchsite cannot use; the message names the file and the key path."""
-
-    def __init__(self, problem: str, *, file: str | None = None):
-        super().__init__(problem)
-        self.problem = problem
-        self.file = file
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.problem}" if self.file else self.problem
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -185,21 +157,14 @@ class BatchsiteConfig:
 def load_config(path: str | os.PathLike | None = None) -> BatchsiteConfig:
     """Load the config from path, else $BATCHSITE_CONFIG, else the built-in default."""
     path = Path(path or os.environ.get(ENV_VAR) or DEFAULT_CONFIG)
-    return parse_config_text(_read(path), base_dir=path.resolve().parent, source=str(path))
+    return parse_config_text(read_file(path), base_dir=path.resolve().parent, source=str(path))
 
 
 def parse_config_text(text: str, *, base_dir: str | os.PathLike, source: str = "<text>") -> BatchsiteConfig:
     """Parse HOCON text whose relative includes resolve against base_dir."""
     notes: list[str] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="batchsite-config-") as workdir:
-            includer = _Includer(Path(workdir), notes)
-            rewritten = includer.rewrite(text, source, Path(base_dir))
-            try:
-                tree = ConfigFactory.parse_string(rewritten, basedir=str(base_dir))
-            except (ParseBaseException, ConfigException) as exc:
-                raise ConfigError(includer.unmap(_parse_problem(exc))) from None
-        return _build(tree.as_plain_ordered_dict(), notes, source)
+        return _build(parse(text, base_dir=Path(base_dir), source=source, notes=notes), notes, source)
     except ConfigError as exc:
         raise ConfigError(exc.problem, file=exc.file or source) from None
 
@@ -239,144 +204,6 @@ def describe(config: BatchsiteConfig) -> str:
     return "\n".join(lines)
 
 
-class _Includer:
-    """Copy included files into workdir with every include made an absolute file include."""
-
-    def __init__(self, workdir: Path, notes: list[str]):
-        self.workdir, self.notes = workdir, notes
-        self.copies: dict[Path, Path] = {}
-        self.sources: dict[str, str] = {}  # copy -> the file it came from, for messages
-        self.stack: list[Path] = []
-
-    def unmap(self, message: str) -> str:
-        for copy, source in self.sources.items():
-            message = message.replace(copy, source)
-        return message
-
-    def rewrite(self, text: str, source: str, base_dir: Path) -> str:
-        # Each file is syntax-checked alone first, so an error names the file it is in.
-        try:
-            ConfigFactory.parse_string(_INCLUDE.sub(lambda m: m.group("lead"), text), resolve=False)
-        except (ParseBaseException, ConfigException) as exc:
-            raise ConfigError(_parse_problem(exc), file=source) from None
-        return _INCLUDE.sub(lambda m: self._replace(m, text, source, base_dir), text)
-
-    def _replace(self, match: re.Match, text: str, source: str, base_dir: Path) -> str:
-        lead, kind, name = match.group("lead"), match.group("kind"), match.group("name")
-        required = bool(match.group("required"))
-        line = text.count("\n", 0, match.start("name")) + 1
-        where = f"line {line}: {match.group(0)[len(lead):].strip()}"
-        if match.group("close").count(")") != required + bool(kind):
-            raise ConfigError(f"{where}: unbalanced parentheses", file=source)
-        if kind in ("url", "package"):
-            raise ConfigError(f"{where}: {kind}(...) includes are not supported; include a file", file=source)
-        # Cromwell finds classpath resources in its jar; Batchsite in its defaults folder.
-        found = _existing((DEFAULTS_DIR if kind == "classpath" else base_dir) / name)
-        if found is None and required and kind == "classpath":
-            known = ", ".join(sorted(p.name for p in DEFAULTS_DIR.glob("*.conf")))
-            raise ConfigError(f'{where}: Batchsite bundles no resource "{name}" (it has {known})', file=source)
-        if found is None and required:
-            raise ConfigError(f'{where}: no file "{base_dir / name}"', file=source)
-        if found is None:  # HOCON skips an include that is not there unless it is required
-            self.notes.append(f"{source}: {where}: not found, skipped")
-            return lead
-        return f"{lead}include required(file({json.dumps(str(self._copy(found)))}))"
-
-    def _copy(self, path: Path) -> Path:
-        if path in self.stack:
-            raise ConfigError("include cycle: " + " -> ".join(str(p) for p in self.stack + [path]))
-        if path not in self.copies:
-            self.stack.append(path)
-            text = _read(path)
-            rewritten = self.rewrite(text, str(path), path.parent)
-            self.stack.pop()
-            # Only files with includes are copied (workdir is 0700 and deleted right after
-            # parsing), so a file holding keys and no includes is never written anywhere.
-            copy = path
-            if rewritten != text:
-                copy = self.workdir / f"{len(self.copies)}-{path.name}"
-                copy.write_text(rewritten, encoding="utf-8")
-                self.sources[str(copy)] = str(path)
-            self.copies[path] = copy
-        return self.copies[path]
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read: not UTF-8 text (byte {exc.start})", file=str(path)) from None
-
-
-def _existing(path: Path) -> Path | None:
-    # HOCON lets an include leave out the .conf extension.
-    for candidate in (path, path.with_name(path.name + ".conf")):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
-
-
-def _parse_problem(exc: Exception) -> str:
-    if isinstance(exc, ParseBaseException):
-        return f"HOCON syntax error at line {exc.lineno}, column {exc.col}: {exc.msg}"
-    return f"HOCON error: {exc}"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (Mapping, list, tuple)):
-        return "an object" if isinstance(value, Mapping) else "a list"
-    return json.dumps(value) if isinstance(value, (str, bool)) or value is None else str(value)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _at(tree: Mapping, key: str, path: str) -> Any:
-    """Return the value at dotted key under tree (whose own key path is path), or _MISSING."""
-    for part in key.split("."):
-        if not isinstance(tree, Mapping):
-            raise ConfigError(f"{path}: expected an object, got {_show(tree)}")
-        if tree.get(part) is None:  # HOCON null counts as unset
-            return _MISSING
-        tree, path = tree[part], _join(path, part)
-    return tree
-
-
-def _obj(tree: Mapping, key: str, path: str) -> Mapping:
-    value = _at(tree, key, path)
-    if value is not _MISSING and not isinstance(value, Mapping):
-        raise ConfigError(f"{_join(path, key)}: expected an object, got {_show(value)}")
-    return {} if value is _MISSING else value
-
-
-def _str(tree: Mapping, key: str, path: str, *, required: bool = False, default: str | None = None) -> str | None:
-    value = _at(tree, key, path)
-    if value is _MISSING and required:
-        raise ConfigError(f"{_join(path, key)}: missing (required)")
-    if value is _MISSING:
-        return default
-    if isinstance(value, (Mapping, list, bool)):
-        raise ConfigError(f"{_join(path, key)}: expected a string, got {_show(value)}")
-    return str(value)
-
-
-def _int(tree: Mapping, key: str, path: str, *, default: int | None = None) -> int | None:
-    value = _at(tree, key, path)
-    if value is _MISSING:
-        return default
-    # A quoted number is that number, as with Typesafe Config's getInt.
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{path}.{key}: expected an integer, got {_show(value)}")
-    if value < 1:
-        raise ConfigError(f"{path}.{key}: expected a positive integer, got {value}")
-    return value
-
-
 def _freeze(value: Any, key: str = "") -> Any:
     if isinstance(value, Mapping):
         return MappingProxyType({k: _freeze(v, k) for k, v in value.items()})
@@ -392,15 +219,15 @@ def _placeholder(value: str | None) -> str | None:
 
 def _build(tree: Mapping, notes: list[str], source: str) -> BatchsiteConfig:
     placeholders: list[tuple[str, str]] = []
-    aws = _aws(_obj(tree, "aws", ""), notes, placeholders)
+    aws = _aws(obj(tree, "aws", ""), notes, placeholders)
     providers = {
         name: _provider(name, value, aws, notes, placeholders)
-        for name, value in _obj(tree, "backend.providers", "").items()
+        for name, value in obj(tree, "backend.providers", "").items()
     }
     if not providers:
         raise ConfigError("backend.providers: no backend providers are defined")
     only = next(iter(providers)) if len(providers) == 1 else None
-    default = _str(tree, "backend.default", "", default=only)
+    default = string(tree, "backend.default", "", default=only)
     if default is None:
         raise ConfigError(f"backend.default: missing; name one of {', '.join(providers)}")
     if default not in providers:
@@ -412,84 +239,84 @@ def _build(tree: Mapping, notes: list[str], source: str) -> BatchsiteConfig:
 
 
 def _aws(tree: Mapping, notes: list[str], placeholders: list[tuple[str, str]]) -> AwsConfig:
-    region = _str(tree, "region", "aws")
+    region = string(tree, "region", "aws")
     if _placeholder(region):
         placeholders.append(("aws.region", _placeholder(region)))
-    items = _at(tree, "auths", "aws")
-    if items is _MISSING:
+    items = value_at(tree, "auths", "aws")
+    if items is MISSING:
         items = [{"name": "default", "scheme": "default"}]
     if not isinstance(items, list):
-        raise ConfigError(f"aws.auths: expected a list, got {_show(items)}")
+        raise ConfigError(f"aws.auths: expected a list, got {show(items)}")
     auths: list[AuthConfig] = []
     for i, item in enumerate(items):
         path = f"aws.auths[{i}]"
         if not isinstance(item, Mapping):
-            raise ConfigError(f"{path}: expected an object, got {_show(item)}")
-        name, scheme = _str(item, "name", path, required=True), _str(item, "scheme", path, required=True)
+            raise ConfigError(f"{path}: expected an object, got {show(item)}")
+        name, scheme = string(item, "name", path, required=True), string(item, "scheme", path, required=True)
         if any(a.name == name for a in auths):
             raise ConfigError(f'{path}.name: duplicate auth name "{name}"')
         if scheme == "default":
             auths.append(AuthConfig(name, scheme))
         elif scheme == "custom_keys":
-            access, secret = (_str(item, k, path, required=True) for k in ("access-key", "secret-key"))
+            access, secret = (string(item, k, path, required=True) for k in ("access-key", "secret-key"))
             auths.append(AuthConfig(name, scheme, access_key=Secret(access), secret_key=Secret(secret)))
             notes.append(
                 f'{path} "{name}": custom_keys are read but not used; Batchsite takes AWS credentials '
                 "only from boto3's default chain (environment, ~/.aws, instance or task role)"
             )
         elif scheme == "assume_role":
-            role, base = _str(item, "role-arn", path, required=True), _str(item, "base-auth", path, required=True)
+            role, base = string(item, "role-arn", path, required=True), string(item, "base-auth", path, required=True)
             auths.append(AuthConfig(name, scheme, role_arn=role, base_auth=base,
-                                    external_id=_str(item, "external-id", path)))
+                                    external_id=string(item, "external-id", path)))
             notes.append(
                 f'{path} "{name}": assume_role is read but not used; Batchsite takes AWS credentials only '
                 "from boto3's default chain (for a role, name it in a profile of ~/.aws/config and set AWS_PROFILE)"
             )
         else:
             raise ConfigError(f'{path}.scheme: unsupported scheme "{scheme}" (expected {", ".join(AUTH_SCHEMES)})')
-    return AwsConfig(_str(tree, "application-name", "aws", default="cromwell"), region, tuple(auths))
+    return AwsConfig(string(tree, "application-name", "aws", default="cromwell"), region, tuple(auths))
 
 
 def _provider(name: str, tree: Any, aws: AwsConfig, notes: list[str],
               placeholders: list[tuple[str, str]]) -> ProviderConfig:
     path = f"backend.providers.{name}"
     if not isinstance(tree, Mapping):
-        raise ConfigError(f"{path}: expected an object, got {_show(tree)}")
-    factory = _str(tree, "actor-factory", path, required=True)
+        raise ConfigError(f"{path}: expected an object, got {show(tree)}")
+    factory = string(tree, "actor-factory", path, required=True)
     if factory not in KINDS:
         raise ConfigError(
             f'{path}.actor-factory: unsupported backend "{factory}"; Batchsite runs '
             f"{AWS_BATCH_FACTORY} (AWS Batch) and {LOCAL_FACTORY} (Local)"
         )
     kind = KINDS[factory]
-    cpath, conf = f"{path}.config", _obj(tree, "config", path)
-    rpath, runtime = f"{cpath}.default-runtime-attributes", _obj(conf, "default-runtime-attributes", cpath)
-    hub = _obj(conf, "dockerhub", cpath)
-    token = _str(hub, "token", f"{cpath}.dockerhub")
+    cpath, conf = f"{path}.config", obj(tree, "config", path)
+    rpath, runtime = f"{cpath}.default-runtime-attributes", obj(conf, "default-runtime-attributes", cpath)
+    hub = obj(conf, "dockerhub", cpath)
+    token = string(hub, "token", f"{cpath}.dockerhub")
     fields = dict(
         name=name,
         actor_factory=factory,
         kind=kind,
-        root=_str(conf, "root", cpath, required=kind == "aws_batch", default="cromwell-executions"),
-        concurrent_job_limit=_int(conf, "concurrent-job-limit", cpath),
-        dockerhub=DockerHub(_str(hub, "account", f"{cpath}.dockerhub"), Secret(token) if token else None)
+        root=string(conf, "root", cpath, required=kind == "aws_batch", default="cromwell-executions"),
+        concurrent_job_limit=integer(conf, "concurrent-job-limit", cpath),
+        dockerhub=DockerHub(string(hub, "account", f"{cpath}.dockerhub"), Secret(token) if token else None)
         if hub else None,
-        auth=_str(conf, "auth", cpath),
-        num_submit_attempts=_int(conf, "numSubmitAttempts", cpath, default=6),
-        num_create_definition_attempts=_int(conf, "numCreateDefinitionAttempts", cpath, default=6),
+        auth=string(conf, "auth", cpath),
+        num_submit_attempts=integer(conf, "numSubmitAttempts", cpath, default=6),
+        num_create_definition_attempts=integer(conf, "numCreateDefinitionAttempts", cpath, default=6),
         default_runtime_attributes=_freeze(runtime),
-        queue_arn=_str(runtime, "queueArn", rpath),
-        script_bucket_name=_str(runtime, "scriptBucketName", rpath) or None,
-        s3_auth=_str(conf, "filesystems.s3.auth", cpath),
-        duplication_strategy=_str(conf, "filesystems.s3.caching.duplication-strategy", cpath),
-        execution_role_arn=_str(conf, "execution-role-arn", cpath),
+        queue_arn=string(runtime, "queueArn", rpath),
+        script_bucket_name=string(runtime, "scriptBucketName", rpath) or None,
+        s3_auth=string(conf, "filesystems.s3.auth", cpath),
+        duplication_strategy=string(conf, "filesystems.s3.caching.duplication-strategy", cpath),
+        execution_role_arn=string(conf, "execution-role-arn", cpath),
         raw=_freeze(conf),
     )
     if kind == "aws_batch":
         fields.update(_aws_batch_fields(fields, cpath, aws, notes, placeholders))
     else:
-        fields["sandbox"] = _sandbox(_obj(conf, "sandbox", cpath), f"{cpath}.sandbox")
-    if kind == "local" and _str(conf, "submit", cpath) not in (None, LOCAL_SUBMIT):
+        fields["sandbox"] = _sandbox(obj(conf, "sandbox", cpath), f"{cpath}.sandbox")
+    if kind == "local" and string(conf, "submit", cpath) not in (None, LOCAL_SUBMIT):
         # An SFS provider for SLURM, SGE, ... would still run here as a local process.
         notes.append(f"{cpath}.submit: ignored; Batchsite runs every local call as a bash process")
     return ProviderConfig(**fields)
@@ -502,15 +329,15 @@ def _sandbox(tree: Mapping, path: str) -> SandboxConfig:
                               "read-only-paths)")
     flags = {}
     for key in ("allow-network", "trusted-single-user"):
-        value = _at(tree, key, path)
-        if value is not _MISSING and not isinstance(value, bool):
-            raise ConfigError(f"{path}.{key}: expected true or false, got {_show(value)}")
+        value = value_at(tree, key, path)
+        if value is not MISSING and not isinstance(value, bool):
+            raise ConfigError(f"{path}.{key}: expected true or false, got {show(value)}")
         flags[key] = value is True
-    paths = _at(tree, "read-only-paths", path)
-    paths = [] if paths is _MISSING else paths
+    paths = value_at(tree, "read-only-paths", path)
+    paths = [] if paths is MISSING else paths
     if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
         raise ConfigError(f'{path}.read-only-paths: expected a list of absolute paths, like ["/opt/tools"]')
-    return SandboxConfig(bwrap=_str(tree, "bwrap", path, default="bwrap"), allow_network=flags["allow-network"],
+    return SandboxConfig(bwrap=string(tree, "bwrap", path, default="bwrap"), allow_network=flags["allow-network"],
                          trusted_single_user=flags["trusted-single-user"], read_only_paths=tuple(paths))
 
 
