@@ -105,8 +105,16 @@ def urls_for(route: str, name: str, world) -> tuple[str, list[str]]:
 def test_no_route_answers_a_500_to_bad_input(world, alice, carol):
     from tests.runs import Eager
 
-    with Eager():  # tasks run in place, so the engine status (500 when no worker answers) reports workers there
+    with Eager():  # tasks run in place
         corpus(world, alice, carol)
+
+
+def _health_answer(url: str, response) -> bool:
+    """Tell whether a 500 is Cromwell's engine status saying only that no worker answered."""
+    if not url.startswith("/engine/v1/status") or response.status_code != 500:
+        return False
+    systems = response.json()
+    return systems.pop("Workers")["ok"] is False and all(s["ok"] for s in systems.values())
 
 
 def corpus(world, alice, carol):
@@ -114,6 +122,8 @@ def corpus(world, alice, carol):
     failures = []
 
     def check(method: str, url: str, response, what: str = ""):
+        if _health_answer(url, response):
+            return  # the engine status is 500 by design while no worker answers (a health check)
         if response.status_code >= 500:
             failures.append(f"{method} {url[:120]} {what[:80]!r}: {response.status_code} {response.content[:200]!r}")
 

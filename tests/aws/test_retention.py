@@ -50,7 +50,7 @@ def test_25000_expired_scripts_go_in_at_most_30_delete_objects_calls(aws, db):
     calls = []
     aws.backend.s3.meta.events.register("before-call.s3.DeleteObjects", lambda **kw: calls.append(1))
 
-    tasks.cleanup_old_scripts()
+    tasks.cleanup_old_scripts_task()
 
     assert 25 <= len(calls) <= 30
     assert aws.keys(SCRIPT_BUCKET, "teams/big/") == []

@@ -127,7 +127,7 @@ def check_beat_cleanup(scenario: Scenario) -> None:
     assert before == {**scenario.expired, **scenario.kept}
     previews = {t.pk: team_retention_preview(team=t) for t in scenario.teams}
 
-    tasks.cleanup_old_scripts()
+    tasks.cleanup_old_scripts_task()
 
     after = scenario.stored()
     lost = {k: v for k, v in before.items() if k not in after}
@@ -147,7 +147,7 @@ def check_beat_cleanup(scenario: Scenario) -> None:
     assert not Script.objects.filter(key__in=list(lost)).exists()
     assert Script.objects.filter(key__in=[k for k in scenario.kept if "foreign" not in k]).count() >= 3 * 3
 
-    tasks.cleanup_old_scripts()  # a repeat deletes nothing more
+    tasks.cleanup_old_scripts_task()  # a repeat deletes nothing more
 
     assert scenario.stored() == after
     again = CleanupReport.objects.filter(team__in=scenario.teams, dry_run=False).order_by("-pk")[:3]
