@@ -62,10 +62,12 @@ class LocalBackend:
     collect_threads = 1
     log_streams = ("stdout", "stderr")
 
-    def __init__(self, name: str, root: str, *, poll_seconds: float = 0.1):
+    def __init__(self, name: str, root: str, *, poll_seconds: float = 0.1,
+                 duplication: tuple[str, ...] = ("hard-link", "soft-link", "copy")):
         self.name = name
         self.root = root
         self.poll_seconds = poll_seconds
+        self.duplication = duplication
 
     def run_root(self, wdl_name: str, run_id) -> str:
         return str(PurePosixPath(self.root) / wdl_name / str(run_id))
@@ -230,11 +232,82 @@ class LocalBackend:
     def read_text(self, path: str) -> str:
         return Path(path).read_text()
 
+    # ---- call caching ------------------------------------------------------------------------
+
+    def file_hashes(self, paths: Sequence[str]) -> dict[str, str | None]:
+        return {path: content_hash(path) for path in paths}
+
+    def image_digests(self, images: Sequence[str]) -> dict[str, str | None]:
+        return {image: image for image in images}  # no container engine: the name is all there is
+
+    def duplicate(self, paths: Sequence[str], *, from_dir: str, into_dir: str) -> dict[str, str]:
+        moved = {}
+        detritus = [f"{from_dir}/execution/{name}" for name in ("stdout", "stderr", "rc")]
+        for path in [*detritus, *paths]:
+            if not os.path.lexists(path):
+                raise FileNotFoundError(f"{path} is gone")
+            if not path.startswith(from_dir.rstrip("/") + "/"):
+                moved[path] = path  # an input passed through: it stays where it is
+                continue
+            target = into_dir.rstrip("/") + path[len(from_dir.rstrip("/")):]
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                self._duplicate_one(path, target)
+            moved[path] = target
+        return moved
+
+    def _duplicate_one(self, path: str, target: str) -> None:
+        """Try the provider's strategies in order (a hard link fails across filesystems)."""
+        failure: OSError | None = None
+        for strategy in self.duplication:
+            try:
+                if strategy == "hard-link" and not os.path.isdir(path):
+                    os.link(path, target)
+                elif strategy == "soft-link":
+                    os.symlink(os.path.realpath(path), target)
+                elif strategy == "copy":
+                    (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, target)
+                else:
+                    continue
+                return
+            except OSError as exc:
+                failure = exc
+        raise failure or OSError(f"no duplication strategy could bring {path} to {target}")
+
     def localize(self, uri: str, *, into: str) -> str:
         raise OSError(f"cannot read {uri}: the local backend reads only files on this host")
 
     def publish(self, path: str, *, under: str) -> str:
         return path  # its jobs run on this host
+
+
+_HASHES: dict[tuple, str] = {}  # (path, size, mtime, inode) -> content hash: a file is read once
+
+
+def content_hash(path: str) -> str | None:
+    """Return the SHA-256 of a file's content (of a directory: of its files' names and hashes), or None."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if os.path.isdir(path):
+        digest = hashlib.sha256()
+        for folder, dirs, names in sorted(os.walk(path)):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(folder, name)
+                digest.update(f"{os.path.relpath(full, path)}\0{content_hash(full)}\0".encode())
+        return f"tree-sha256:{digest.hexdigest()}"
+    key = (path, info.st_size, info.st_mtime_ns, info.st_ino)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        if len(_HASHES) > 200_000:
+            _HASHES.clear()
+        _HASHES[key] = f"sha256:{digest.hexdigest()}:{info.st_size}"
+    return _HASHES[key]
 
 
 def _group_alive(pgid: int) -> bool:

@@ -7,8 +7,10 @@ from .documents import Document, InputSpec, OutputSpec, load
 from .errors import EvalError, InputError, OutputError, WdlError
 from .machine import EngineState, TaskCall
 from .calls import PreparedTask, collect, prepare, return_code_ok
+from .identity import declarations, input_files, map_output_files, output_files
 
 __all__ = [
     "Document", "EngineState", "EvalError", "InputError", "InputSpec", "OutputError", "OutputSpec",
-    "PreparedTask", "TaskCall", "WdlError", "collect", "load", "prepare", "return_code_ok",
+    "PreparedTask", "TaskCall", "WdlError", "collect", "declarations", "input_files", "load", "map_output_files",
+    "output_files", "prepare", "return_code_ok",
 ]

@@ -22,6 +22,7 @@ from teams.models import Project, Team
 from workflows import engine
 from workflows.backends import JobSpec, JobState, backend_for, provider_for
 from workflows.models import Call, Run, Script
+from workflows.services import caching
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,11 @@ def run_advance(*, run_id) -> None:
         except ENGINE_ERRORS as exc:
             _run_fail(run, [], message=str(exc))
             return
+        pending = bool(task_calls) and caching.calls_pending(run)
         Call.objects.bulk_create(
             [Call(run=run, team_id=run.team_id, project_id=run.project_id, backend=run.backend,
                   call_id=c.id, fqn=c.fqn, task=c.task, shard_index=c.shard_index, inputs=c.inputs,
-                  call_dir=call_dir(run.root, c.id, 1))
+                  call_dir=call_dir(run.root, c.id, 1), cache_pending=pending)
              for c in task_calls],
             ignore_conflicts=True, batch_size=1000,
         )
@@ -159,7 +161,8 @@ def _claim(team_id: int) -> list[Call]:
             if limit is not None:
                 backend_free[name] = limit - Call.objects.filter(backend=name, status__in=Call.ACTIVE).count()
         chosen = []
-        candidates = (Call.objects.filter(team=team, status=Call.Status.QUEUED, run__status__in=ADVANCEABLE)
+        candidates = (Call.objects.filter(team=team, status=Call.Status.QUEUED, run__status__in=ADVANCEABLE,
+                                          cache_pending=False)
                       .order_by("run__submitted", "pk").values_list("pk", "project_id", "backend"))
         for pk, project_id, backend in candidates[: free + 10_000]:
             if len(chosen) >= free:
@@ -205,6 +208,7 @@ def job_name(call: Call) -> str:
 
 def team_dispatch(*, team_id: int) -> int:
     """Submit the team's queued calls that fit under its caps; return how many went out."""
+    caching.lookup_team(team_id=team_id)  # hits end here, taking no slot
     claimed = _claim(team_id)
     by_backend: dict[str, list[tuple[Call, JobSpec]]] = defaultdict(list)
     unevaluable = []
@@ -367,8 +371,9 @@ def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]
     if outputs is None:
         _finish_failed(call, failure, rc=state.rc)
         return
-    Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now())
+    if Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
+            status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now()):
+        caching.entry_write(call=call)
 
 
 def _with_stderr_tail(reason: str, backend, call: Call) -> str:

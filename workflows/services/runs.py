@@ -11,6 +11,7 @@ from teams.services import audit_record, target_resolve
 from workflows import engine
 from workflows.backends import backend_for, provider_for
 from workflows.models import Call, Run, WorkflowVersion
+from workflows.services import caching
 from workflows.services.execution import next_attempt
 from workflows.services.versions import document_for
 
@@ -54,6 +55,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     """
     inputs = json_object(inputs, field="inputs", what="the inputs")
     options = json_object(options, field="options", what="the options")
+    caching.options_check(options)
     labels = labels_check(json_object(labels, field="labels", what="the labels"))
     workflow = version.workflow
     project = workflow.project
