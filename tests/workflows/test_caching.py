@@ -6,8 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from batchsite.config import get_config
-from teams.models import Membership
-from teams.services import membership_set, project_create
+from teams.services import project_create
 from tests.runs import Eager, drive, submit
 from workflows.backends import backend_for
 from workflows.models import CacheEntry, Call, Run
@@ -204,3 +203,22 @@ def test_cleanup_of_a_run_removes_its_entries(caching_on, project, alice, ref):
     assert not CacheEntry.objects.filter(run=first).exists()
     second = run_chain(project, alice, ref, name="wf2")
     assert all(launched(c) for c in calls(second)) and second.status == "Succeeded"
+
+
+def test_the_run_page_marks_cached_calls_and_counts_the_time_saved(caching_on, project, alice, ref, client):
+    first = run_chain(project, alice, ref)
+    second = run_chain(project, alice, ref, name="wf2")
+    client.force_login(alice)
+    page = client.get(f"/runs/{second.pk}/").content.decode()
+    assert "4 cache hits" in page and "of job time saved" in page
+    assert page.count(f'href="/runs/{first.pk}/"') == 4 and page.count("Cached from") == 4
+    assert "4 cache hits" not in client.get(f"/runs/{first.pk}/").content.decode()
+
+
+def test_an_unhashable_call_says_why_caching_is_off_for_it(caching_on, project, alice, ref, client):
+    first = run_chain(project, alice, ref)
+    Call.objects.filter(run=first).update(cache_result="Cache Miss: the docker image x:1 could not be resolved "
+                                          "to a digest, so call caching is off for this call (Cromwell's rule)")
+    client.force_login(alice)
+    page = client.get(f"/runs/{first.pk}/").content.decode()
+    assert page.count("Call caching: Cache Miss: the docker image x:1 could not be resolved") == 4

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from batchsite.config import ConfigError, get_config
 from workflows.api import SERVER_VERSION, selectors, services
+from workflows.api.callcaching import call_cache_diff
 from workflows.api.describe import workflow_describe
 from workflows.api.forms import request_parts, submission_parse
 from workflows.api.http import ApiError, api_view, failure, reject_nul
@@ -130,6 +131,12 @@ def metadata(request, version, run_id):
                                   expand_subworkflows=_flag(request, "expandSubWorkflows"),
                                   log_url=_log_url(request, run))
     return JsonResponse(body)
+
+
+@api_view("GET")
+def callcaching_diff(request, version):
+    """Compare the hashes of two calls (workflowA/callA/indexA against workflowB/callB/indexB)."""
+    return JsonResponse(call_cache_diff(user=request.user, params=request.GET))
 
 
 @api_view("GET")

@@ -112,7 +112,7 @@ def _lookup(calls: list[Call]) -> int:
                 continue
             why = "Cache Miss"
         elif call.pk in hashes:
-            why = "Cache Miss: read_from_cache is false"
+            why = "Cache Miss"  # read_from_cache is false: Cromwell's WriteCache mode
         Call.objects.filter(pk=call.pk, cache_pending=True).update(
             cache_pending=False, claimed=None, cache_hashes=components, cache_result=why[:500],
             cache_hash=hashes.get(call.pk, "") if write else "")
@@ -224,12 +224,11 @@ def _reuse(call: Call, entries: list[CacheEntry]) -> tuple[CacheEntry, dict] | N
 def _mark_hit(call: Call, found: tuple[CacheEntry, dict], components: dict, write_hash: str) -> int:
     entry, outputs = found
     source = entry.call
-    shard = f"[{source.shard_index}]" if source.shard_index >= 0 else ""
     now = timezone.now()
     updated = Call.objects.filter(pk=call.pk, status=Call.Status.QUEUED, cache_pending=True).update(
         status=Call.Status.SUCCEEDED, outputs=outputs, return_code=entry.return_code, cache_pending=False,
         claimed=None, cached_from=source, cache_hashes=components, cache_hash=write_hash,
-        cache_result=f"Cache Hit: {entry.run_id}:{source.fqn}{shard}:{source.attempt}"[:500],
+        cache_result=f"Cache Hit: {entry.run_id}:{source.fqn}:{source.shard_index}"[:500],
         command=call.command, runtime=call.runtime, prepared_inputs=call.prepared_inputs, started=now, ended=now)
     if updated and write_hash:
         call.outputs, call.return_code, call.cache_hash = outputs, entry.return_code, write_hash
@@ -242,6 +241,32 @@ def _advance(run_ids) -> None:
 
     for run_id in run_ids:
         advance_run.delay(str(run_id))
+
+
+# ---- what the user sees -------------------------------------------------------------------
+
+MODES = {(True, True): "ReadAndWriteCache", (True, False): "ReadCache", (False, True): "WriteCache",
+         (False, False): "CallCachingOff"}
+
+
+def metadata_block(*, mode: tuple[bool, bool], result: str, hashes: dict) -> dict | None:
+    """Return a call's callCaching block of Cromwell's metadata, or None where caching was off."""
+    if mode == (False, False) and not result:
+        return None
+    off = result.startswith("Cache Miss: ")  # this call could not be hashed: caching is off for it alone
+    nested: dict = {}
+    for key, value in (hashes or {}).items():
+        kind, _, name = key.partition(": ")
+        if name:
+            nested.setdefault(kind, {})[name] = value
+        else:
+            nested[kind] = value
+    block = {"allowResultReuse": mode[1] and not off,
+             "effectiveCallCachingMode": "CallCachingOff" if off else MODES[mode],
+             "hit": result.startswith("Cache Hit"), "result": result or "Cache Miss"}
+    if nested:
+        block["hashes"] = nested
+    return block
 
 
 # ---- writing and invalidating entries -------------------------------------------------------
