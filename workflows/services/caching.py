@@ -72,7 +72,9 @@ def _claim_lookups(team_id: int) -> list[Call]:
                    .filter(Q(claimed__isnull=True) | Q(claimed__lt=now - LOOKUP_TIMEOUT))
                    .order_by("pk").values_list("pk", flat=True)[:BATCH])
         Call.objects.filter(pk__in=pks).update(claimed=now)
-    return list(Call.objects.filter(pk__in=pks).select_related("run__version", "run__team"))
+    # Not the runs' saved engine states: hundreds of KiB each, and not needed here.
+    return list(Call.objects.filter(pk__in=pks).select_related("run__version", "run__team")
+                .defer("run__engine_state", "run__outputs"))
 
 
 def _lookup(calls: list[Call]) -> int:
@@ -101,21 +103,23 @@ def _lookup(calls: list[Call]) -> int:
         if components:
             hashes[call.pk] = hashlib.sha256(json.dumps(components, sort_keys=True).encode()).hexdigest()
     entries = _entries(calls, hashes)
-    hits = 0
-    for call in calls:
+    found, misses = [], []
+    for call in calls:  # files are brought in first, outside any transaction
         components, why = identities[call.pk]
         read, write = run_mode(call.run, call.run.team)
-        if call.pk in hashes and read:
-            entry = _reuse(call, entries.get(hashes[call.pk], []))
-            if entry is not None:
-                hits += _mark_hit(call, entry, components, hashes[call.pk] if write else "")
-                continue
-            why = "Cache Miss"
-        elif call.pk in hashes:
-            why = "Cache Miss"  # read_from_cache is false: Cromwell's WriteCache mode
-        Call.objects.filter(pk=call.pk, cache_pending=True).update(
-            cache_pending=False, claimed=None, cache_hashes=components, cache_result=why[:500],
-            cache_hash=hashes.get(call.pk, "") if write else "")
+        reuse = _reuse(call, entries.get(hashes[call.pk], [])) if call.pk in hashes and read else None
+        if reuse is not None:
+            found.append((call, *reuse, components, hashes[call.pk] if write else ""))
+        else:
+            # With read_from_cache false this is Cromwell's WriteCache mode: a miss, as it says.
+            misses.append((call, components, why if call.pk not in hashes else "Cache Miss",
+                           hashes.get(call.pk, "") if write else ""))
+    with transaction.atomic():  # one commit for the batch
+        hits = _mark_hits(found)
+        for call, components, why, write_hash in misses:
+            Call.objects.filter(pk=call.pk, cache_pending=True).update(
+                cache_pending=False, claimed=None, cache_hashes=components, cache_result=why[:500],
+                cache_hash=write_hash)
     if hits:
         _advance({c.run_id for c in calls})
     return hits
@@ -176,7 +180,9 @@ def _entries(calls: list[Call], hashes: dict[int, str]) -> dict[str, list[CacheE
     if max_age:
         query = query.filter(created__gte=timezone.now() - timedelta(days=max_age))
     found = defaultdict(list)
-    for entry in query.select_related("call__run__version").order_by("-created"):
+    for entry in query.select_related("call__run__version").defer(
+            "call__run__engine_state", "call__run__outputs", "call__inputs", "call__prepared_inputs",
+            "call__command").order_by("-created"):
         found[entry.hash].append(entry)
     return found
 
@@ -221,19 +227,22 @@ def _reuse(call: Call, entries: list[CacheEntry]) -> tuple[CacheEntry, dict] | N
     return None
 
 
-def _mark_hit(call: Call, found: tuple[CacheEntry, dict], components: dict, write_hash: str) -> int:
-    entry, outputs = found
-    source = entry.call
-    now = timezone.now()
-    updated = Call.objects.filter(pk=call.pk, status=Call.Status.QUEUED, cache_pending=True).update(
-        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=entry.return_code, cache_pending=False,
-        claimed=None, cached_from=source, cache_hashes=components, cache_hash=write_hash,
-        cache_result=f"Cache Hit: {entry.run_id}:{source.fqn}:{source.shard_index}"[:500],
-        command=call.command, runtime=call.runtime, prepared_inputs=call.prepared_inputs, started=now, ended=now)
-    if updated and write_hash:
-        call.outputs, call.return_code, call.cache_hash = outputs, entry.return_code, write_hash
-        entry_write(call=call)
-    return updated
+def _mark_hits(found: list[tuple]) -> int:
+    """Mark the calls succeeded with the outputs they reused; write their own entries; return how many."""
+    now, marked = timezone.now(), []
+    for call, entry, outputs, components, write_hash in found:
+        source = entry.call
+        if Call.objects.filter(pk=call.pk, status=Call.Status.QUEUED, cache_pending=True).update(
+                status=Call.Status.SUCCEEDED, outputs=outputs, return_code=entry.return_code, cache_pending=False,
+                claimed=None, cached_from=source, cache_hashes=components, cache_hash=write_hash,
+                cache_result=f"Cache Hit: {entry.run_id}:{source.fqn}:{source.shard_index}"[:500],
+                command=call.command, runtime=call.runtime, prepared_inputs=call.prepared_inputs,
+                started=now, ended=now):
+            marked.append(call)
+            if write_hash:
+                call.cache_hash, call.outputs, call.return_code = write_hash, outputs, entry.return_code
+    _entries_write([c for c in marked if c.cache_hash])
+    return len(marked)
 
 
 def _advance(run_ids) -> None:
@@ -271,17 +280,17 @@ def metadata_block(*, mode: tuple[bool, bool], result: str, hashes: dict) -> dic
 
 # ---- writing and invalidating entries -------------------------------------------------------
 
-def entry_write(*, call: Call) -> None:
-    """Record a succeeded call's results for later identical calls (only if its run writes to the cache)."""
-    if not call.cache_hash:
-        return
-    fresh = Call.objects.filter(pk=call.pk, status=Call.Status.SUCCEEDED).values_list(
-        "outputs", "return_code").first()
-    if fresh is None:
-        return
-    CacheEntry.objects.get_or_create(call_id=call.pk, defaults=dict(
-        hash=call.cache_hash, team_id=call.team_id, run_id=call.run_id, backend=call.backend,
-        call_dir=call.call_dir, outputs=fresh[0] or {}, return_code=fresh[1]))
+def entry_write(*, call: Call, outputs: dict, return_code: int | None) -> None:
+    """Record a call that just succeeded for later identical calls (if its run writes to the cache)."""
+    call.outputs, call.return_code = outputs, return_code
+    _entries_write([call] if call.cache_hash else [])
+
+
+def _entries_write(calls: list[Call]) -> None:
+    CacheEntry.objects.bulk_create(
+        [CacheEntry(call_id=c.pk, hash=c.cache_hash, team_id=c.team_id, run_id=c.run_id, backend=c.backend,
+                    call_dir=c.call_dir, outputs=c.outputs or {}, return_code=c.return_code) for c in calls],
+        ignore_conflicts=True)
 
 
 def entries_forget(*, run_ids) -> int:

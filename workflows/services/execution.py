@@ -373,7 +373,7 @@ def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]
         return
     if Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
             status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now()):
-        caching.entry_write(call=call)
+        caching.entry_write(call=call, outputs=outputs, return_code=state.rc)
 
 
 def _with_stderr_tail(reason: str, backend, call: Call) -> str:
