@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("teams/<slug:slug>/slots/", views.slots, name="slots"),
     path("teams/<slug:slug>/audit/", views.audit, name="audit"),
+    path("teams/<slug:slug>/caching/", views.caching, name="caching"),
 ]

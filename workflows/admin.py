@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Call, CleanupReport, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
+from workflows.models import CacheEntry, Call, CleanupReport, RetentionPolicy, Run, Script, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -79,6 +79,21 @@ class CallAdmin(admin.ModelAdmin):
     search_fields = ["fqn", "backend_job_id", "run__id"]
     readonly_fields = [f.name for f in Call._meta.fields]
     list_select_related = ["team"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(CacheEntry)
+class CacheEntryAdmin(admin.ModelAdmin):
+    """Operators look at entries and may invalidate them (a result known to be bad); nothing else changes."""
+
+    list_display = ["hash", "team", "call", "backend", "valid", "created"]
+    list_filter = ["valid", "backend", "team"]
+    search_fields = ["hash", "run__id", "call_dir"]
+    readonly_fields = [f.name for f in CacheEntry._meta.fields if f.name != "valid"]
+    list_select_related = ["team", "call"]
+    raw_id_fields = ["call", "run"]
 
     def has_add_permission(self, request):
         return False

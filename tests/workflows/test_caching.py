@@ -222,3 +222,60 @@ def test_an_unhashable_call_says_why_caching_is_off_for_it(caching_on, project, 
     client.force_login(alice)
     page = client.get(f"/runs/{first.pk}/").content.decode()
     assert page.count("Call caching: Cache Miss: the docker image x:1 could not be resolved") == 4
+
+
+def test_team_admins_switch_caching_and_sharing_and_others_cannot(client, alice, bob, carol, team):
+    client.force_login(bob)  # a viewer sees the settings, and cannot change them
+    assert "Reuse the results of identical earlier calls" in client.get("/teams/genomics/caching/").content.decode()
+    assert client.post("/teams/genomics/caching/", {"share": "on"}).status_code == 403
+    client.force_login(carol)
+    assert client.get("/teams/genomics/caching/").status_code == 404
+    assert client.post("/teams/genomics/caching/", {"share": "on"}).status_code == 404
+    team.refresh_from_db()
+    assert (team.call_caching, team.cache_sharing_opt_in) == (True, False)
+    client.force_login(alice)
+    assert client.post("/teams/genomics/caching/", {"share": "on"}).status_code == 302
+    team.refresh_from_db()
+    assert (team.call_caching, team.cache_sharing_opt_in) == (False, True)
+    event = team.audit_events.get(action="team_change")
+    assert event.details["changes"]["call_caching"] == {"old": True, "new": False}
+
+
+@pytest.mark.parametrize("prefixes, ok", [
+    (["s3://lab-data/shared/", "/data/shared/"], True),
+    (["relative/path"], False), (["s3://Bad_Bucket/x"], False), (["/data/../etc"], False), (["/x"] * 51, False),
+])
+def test_readable_prefixes_are_checked(prefixes, ok):
+    from teams.services import readable_prefixes_validate
+    if ok:
+        assert readable_prefixes_validate(prefixes) == prefixes
+    else:
+        with pytest.raises(ValidationError) as exc_info:
+            readable_prefixes_validate(prefixes)
+        assert "cache_readable_prefixes" in exc_info.value.message_dict
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_wdl_honours_the_config_and_the_caching_options(caching_on, ref):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    wdl, inputs = caching_on / "chain.wdl", caching_on / "inputs.json"
+    wdl.write_text(CHAIN)
+    inputs.write_text(json.dumps({"wf.words": ["a", "b"], "wf.ref": ref}))
+
+    def run_wdl(*options) -> Run:
+        out = io.StringIO()
+        call_command("run_wdl", str(wdl), "--inputs", str(inputs), "--poll", "0.02", *options, stdout=out)
+        assert json.loads(out.getvalue())["wf.joined"]
+        return Run.objects.order_by("-submitted").first()
+
+    run_wdl()
+    second = run_wdl()
+    assert len(calls(second)) == 3 and not any(launched(c) for c in calls(second))
+    options = caching_on / "options.json"
+    options.write_text(json.dumps({"read_from_cache": False}))
+    third = run_wdl("--options", str(options))
+    assert all(launched(c) for c in calls(third))
