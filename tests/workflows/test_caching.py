@@ -183,6 +183,12 @@ def test_another_team_never_hits_unless_both_share_and_may_read(caching_on, proj
     fifth = run_chain(carol_project, carol, ref, name="wf5")
     assert not any(launched(c) for c in calls(fifth))
     assert {c.cached_from.run_id for c in calls(fifth)} == {first.pk}
+    # Both ways: alice's team, allowed to read there too, reuses carol's team's results.
+    CacheEntry.objects.filter(team=team).delete()
+    _share(team, "lab", [root])
+    sixth = run_chain(project, alice, ref, name="wf6")
+    assert not any(launched(c) for c in calls(sixth))
+    assert {c.cached_from.run.team_id for c in calls(sixth)} == {other_team.pk}
 
 
 def test_a_hit_on_deleted_files_invalidates_the_entry_and_runs_the_call(caching_on, project, alice, ref):
