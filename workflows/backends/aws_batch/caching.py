@@ -33,20 +33,28 @@ class CacheFiles:
     copy_chunk_size = 64 * 1024 * 1024
 
     def file_hashes(self, paths: Sequence[str]) -> dict[str, str | None]:
-        with aws_call("hashing the call's input files"), ThreadPoolExecutor(THREADS) as pool:
+        if len(paths) <= 1:  # the usual shard: no thread pool for one file
+            with aws_call("hashing the call's input files"):
+                return {path: self._hash(path) for path in paths}
+        with aws_call("hashing the call's input files"), ThreadPoolExecutor(min(THREADS, len(paths))) as pool:
             return dict(zip(paths, pool.map(self._hash, paths)))
 
     def _hash(self, path: str) -> str | None:
+        return self._stat(path)[0]
+
+    def _stat(self, path: str) -> tuple[str | None, int]:
+        """Return (the object's hash, its size); (None, 0) if nothing is there."""
         if not path.startswith("s3://"):
-            return content_hash(path)  # a write_*() file the call's declarations made on this host
+            return content_hash(path), 0  # a write_*() file the call's declarations made on this host
         bucket, key = split_uri(path)
         try:
             head = self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
                 raise
-            return self._tree_hash(bucket, key.rstrip("/") + "/")
-        return head.get("Metadata", {}).get(HASH_META) or f"etag:{head['ETag'].strip(chr(34))}:{head['ContentLength']}"
+            return self._tree_hash(bucket, key.rstrip("/") + "/"), 0
+        size = head["ContentLength"]
+        return head.get("Metadata", {}).get(HASH_META) or f"etag:{head['ETag'].strip(chr(34))}:{size}", size
 
     def _tree_hash(self, bucket: str, prefix: str) -> str | None:
         """Return a hash of every object under a prefix (a Directory), None if there is none."""
@@ -89,13 +97,13 @@ class CacheFiles:
         for path in [*detritus, *paths]:
             own = path.startswith(base) and not (reference and path not in detritus)
             plan[path] = into_dir.rstrip("/") + "/" + path[len(base):] if own else path
-        with aws_call("bringing in a cached call's files"), ThreadPoolExecutor(THREADS) as pool:
+        with aws_call("bringing in a cached call's files"), ThreadPoolExecutor(min(THREADS, len(plan))) as pool:
             list(pool.map(lambda item: self._bring(*item), plan.items()))
         return plan
 
     def _bring(self, source: str, target: str) -> None:
         """Copy source to target (managed copy: multipart when big), or check it is there if they are one."""
-        source_hash = self._hash(source)
+        source_hash, size = self._stat(source)
         if source_hash is None:
             raise FileNotFoundError(f"{source} is gone")
         if source == target:
@@ -108,7 +116,11 @@ class CacheFiles:
                     self._bring(f"s3://{bucket}/{item['Key']}",
                                 f"s3://{target_bucket}/{target_key.rstrip('/')}/{item['Key'][len(prefix):]}")
             return
+        extra = {"Metadata": {HASH_META: source_hash}, "MetadataDirective": "REPLACE"}
+        if size < self.copy_multipart_threshold:  # what the managed copy would do, without its thread pool
+            self.s3.copy_object(CopySource={"Bucket": bucket, "Key": key}, Bucket=target_bucket, Key=target_key,
+                                **extra)
+            return
         config = TransferConfig(multipart_threshold=self.copy_multipart_threshold,
                                 multipart_chunksize=self.copy_chunk_size, max_concurrency=4)
-        self.s3.copy({"Bucket": bucket, "Key": key}, target_bucket, target_key, Config=config,
-                     ExtraArgs={"Metadata": {HASH_META: source_hash}, "MetadataDirective": "REPLACE"})
+        self.s3.copy({"Bucket": bucket, "Key": key}, target_bucket, target_key, Config=config, ExtraArgs=extra)
