@@ -6,10 +6,12 @@ never becomes a job: its outputs are duplicated into its own call directory (or 
 is marked succeeded. Misses go on to dispatch with their hashes saved; when one succeeds,
 entry_write records it. A hit never crosses a team's line: see _allowed_teams and _readable.
 """
+import contextlib
 import hashlib
 import json
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -78,12 +80,24 @@ def _claim_lookups(team_id: int) -> list[Call]:
 
 
 def _lookup(calls: list[Call]) -> int:
-    identities = {}
-    for call in calls:
-        try:
-            identities[call.pk] = _identify(call)
-        except ENGINE_ERRORS as exc:  # dispatch evaluates it again and fails it, saying why
-            identities[call.pk] = ({}, f"Cache Miss: could not evaluate the call ({exc})")
+    # Where the backend's files are remote, calls are hashed and brought in concurrently (as poll
+    # collects them); the database is read and written here, in this thread, only.
+    threads = min(max(backend_for(name).collect_threads for name in {c.backend for c in calls}), len(calls))
+    for version in {c.run.version_id: c.run.version for c in calls}.values():
+        document_for(version)  # parsed here, once: the threads only read it
+    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+        return _lookup_in(calls, pool.map if pool else map)
+
+
+def _identify_or_miss(call: Call) -> tuple[dict, str]:
+    try:
+        return _identify(call)
+    except ENGINE_ERRORS as exc:  # dispatch evaluates it again and fails it, saying why
+        return {}, f"Cache Miss: could not evaluate the call ({exc})"
+
+
+def _lookup_in(calls: list[Call], each) -> int:
+    identities = dict(zip([c.pk for c in calls], each(_identify_or_miss, calls)))
     digests = {}  # one question per backend for the batch's images
     for name in {call.backend for call in calls}:
         named = {c.runtime.get("docker") for c in calls if c.backend == name and c.runtime.get("docker")}
@@ -103,11 +117,20 @@ def _lookup(calls: list[Call]) -> int:
         if components:
             hashes[call.pk] = hashlib.sha256(json.dumps(components, sort_keys=True).encode()).hexdigest()
     entries = _entries(calls, hashes)
+    gone: list[int] = []  # entries whose files were found missing
+
+    def reuse(call: Call):
+        if call.pk in hashes and run_mode(call.run, call.run.team)[0]:
+            return _reuse(call, entries.get(hashes[call.pk], []), gone)
+        return None
+    reused = dict(zip([c.pk for c in calls], each(reuse, calls)))  # files are brought in outside transactions
+    if gone and get_config().call_caching.invalidate_bad_cache_results:
+        CacheEntry.objects.filter(pk__in=gone).update(valid=False)
     found, misses = [], []
-    for call in calls:  # files are brought in first, outside any transaction
+    for call in calls:
         components, why = identities[call.pk]
-        read, write = run_mode(call.run, call.run.team)
-        reuse = _reuse(call, entries.get(hashes[call.pk], [])) if call.pk in hashes and read else None
+        write = run_mode(call.run, call.run.team)[1]
+        reuse = reused[call.pk]
         if reuse is not None:
             found.append((call, *reuse, components, hashes[call.pk] if write else ""))
         else:
@@ -184,6 +207,7 @@ def _entries(calls: list[Call], hashes: dict[int, str]) -> dict[str, list[CacheE
             "call__run__engine_state", "call__run__outputs", "call__inputs", "call__prepared_inputs",
             "call__command").order_by("-created"):
         found[entry.hash].append(entry)
+        document_for(entry.call.run.version)  # parsed here, once
     return found
 
 
@@ -201,8 +225,9 @@ def _readable(team: Team, paths: list[str]) -> bool:
     return bool(paths) and all(any(path.startswith(prefix) for prefix in prefixes) for path in paths)
 
 
-def _reuse(call: Call, entries: list[CacheEntry]) -> tuple[CacheEntry, dict] | None:
-    """Return (entry, outputs in the call's directory) of the first entry whose files can be brought in."""
+def _reuse(call: Call, entries: list[CacheEntry], gone: list[int]) -> tuple[CacheEntry, dict] | None:
+    """Return (entry, outputs in the call's directory) of the first entry whose files can be brought in;
+    add to gone the entries whose files are missing. Reads no database (see _entries)."""
     backend = backend_for(call.backend)
     team = call.run.team
     for entry in entries:
@@ -220,8 +245,7 @@ def _reuse(call: Call, entries: list[CacheEntry]) -> tuple[CacheEntry, dict] | N
             moved = backend.duplicate(paths, from_dir=entry.call_dir, into_dir=call.call_dir)
         except FileNotFoundError as exc:
             log.info("cache entry %s of call %s is gone: %s", entry.pk, entry.call_id, exc)
-            if get_config().call_caching.invalidate_bad_cache_results:
-                CacheEntry.objects.filter(pk=entry.pk).update(valid=False)
+            gone.append(entry.pk)
             continue
         return entry, engine.map_output_files(doc, entry.call.task, entry.outputs, lambda p: moved.get(p, p))
     return None
