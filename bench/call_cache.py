@@ -128,7 +128,7 @@ def _batch_runs(shards: int, queue: str, work: Path) -> str:
     app.conf.task_always_eager = True  # this process is the worker
     logging.disable(logging.INFO)
     role = "arn:aws:iam::111111111111:role/bench"
-    team = team_create(name="Bench", slug="bench", max_running_jobs=1000, allowed_role_arns=[role],
+    team = team_create(name="Bench", slug="bench", max_running_jobs=500, allowed_role_arns=[role],
                        default_role_arn=role)
     project = project_create(team=team, name="Bench", slug="bench")
     version = workflow_create(project=project, name="Scatter files", source=WDL.encode()).versions.get()
