@@ -13,7 +13,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from batchsite.hocon import DEFAULTS_DIR, MISSING, ConfigError, integer, obj, parse, read_file, show, string, value_at
+from batchsite.hocon import (
+    DEFAULTS_DIR, MISSING, ConfigError, integer, join, obj, parse, read_file, show, string, value_at,
+)
 
 AWS_BATCH_FACTORY = "cromwell.backend.impl.aws.AwsBatchBackendLifecycleActorFactory"
 LOCAL_FACTORY = "cromwell.backend.impl.sfs.config.ConfigBackendLifecycleActorFactory"
@@ -21,6 +23,8 @@ KINDS = {AWS_BATCH_FACTORY: "aws_batch", LOCAL_FACTORY: "local"}
 ENV_VAR = "BATCHSITE_CONFIG"
 DEFAULT_CONFIG = DEFAULTS_DIR / "application.conf"
 AUTH_SCHEMES = ("default", "custom_keys", "assume_role")
+LOCAL_DUPLICATION = ("hard-link", "soft-link", "copy")  # Cromwell's names, in its default order
+S3_DUPLICATION = ("copy", "reference")
 LOCAL_SUBMIT = "${job_shell} ${script}"
 
 # Values under these keys are wrapped in Secret wherever they are kept.
@@ -128,6 +132,17 @@ class ProviderConfig:
     # The whole `config` block, unknown keys included (Cromwell keeps them too), secrets wrapped.
     raw: Mapping[str, Any] = dataclasses.field(repr=False)
     sandbox: SandboxConfig = SandboxConfig()  # local providers only
+    # filesystems.local.caching.duplication-strategy: how a cache hit brings outputs in, first that works.
+    local_duplication: tuple[str, ...] = LOCAL_DUPLICATION
+
+
+@dataclasses.dataclass(frozen=True)
+class CallCaching:
+    """Cromwell's call-caching stanza: off unless enabled."""
+
+    enabled: bool = False
+    invalidate_bad_cache_results: bool = True
+    max_result_age_days: int | None = None  # None: results never age out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +151,7 @@ class BatchsiteConfig:
     providers: Mapping[str, ProviderConfig]
     aws: AwsConfig
     notes: tuple[str, ...] = ()
+    call_caching: CallCaching = CallCaching()
     # (key path, placeholder) for values still holding Cromwell's "<...>" examples.
     placeholders: tuple[tuple[str, str], ...] = ()
     source: str = ""
@@ -196,6 +212,10 @@ def describe(config: BatchsiteConfig) -> str:
         if p.dockerhub:
             hub = p.dockerhub
             lines.append(f"  dockerhub: account {hub.account or '(none)'}, token {hub.token or '(none)'}")
+    caching = config.call_caching
+    lines.append(f"call-caching: {'enabled' if caching.enabled else 'off'}" + (
+        f", invalidate-bad-cache-results {str(caching.invalidate_bad_cache_results).lower()}, max-result-age-days "
+        f"{caching.max_result_age_days or 'none'}" if caching.enabled else ""))
     auths = ", ".join(f"{a.name} ({a.scheme})" for a in config.aws.auths)
     region = config.aws.region or "(boto3 default)"
     lines.append(f"aws: application {config.aws.application_name}, region {region}, auths {auths}")
@@ -235,7 +255,38 @@ def _build(tree: Mapping, notes: list[str], source: str) -> BatchsiteConfig:
     return BatchsiteConfig(
         default_backend=default, providers=MappingProxyType(providers), aws=aws,
         notes=tuple(notes), placeholders=tuple(placeholders), source=source,
+        call_caching=_call_caching(obj(tree, "call-caching", "")),
     )
+
+
+def _bool(tree: Mapping, key: str, path: str, *, default: bool) -> bool:
+    value = value_at(tree, key, path)
+    if value is MISSING:
+        return default
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off"):
+        return value.strip().lower() in ("true", "yes", "on")  # HOCON's unquoted booleans
+    if not isinstance(value, bool):
+        raise ConfigError(f"{join(path, key)}: expected true or false, got {show(value)}")
+    return value
+
+
+def _call_caching(tree: Mapping) -> CallCaching:
+    return CallCaching(
+        enabled=_bool(tree, "enabled", "call-caching", default=False),
+        invalidate_bad_cache_results=_bool(tree, "invalidate-bad-cache-results", "call-caching", default=True),
+        max_result_age_days=integer(tree, "max-result-age-days", "call-caching"),
+    )
+
+
+def _local_duplication(conf: Mapping, cpath: str) -> tuple[str, ...]:
+    key = "filesystems.local.caching.duplication-strategy"
+    value = value_at(conf, key, cpath)
+    if value is MISSING:
+        return LOCAL_DUPLICATION
+    strategies = [value] if isinstance(value, str) else value
+    if not isinstance(strategies, list) or not strategies or any(s not in LOCAL_DUPLICATION for s in strategies):
+        raise ConfigError(f"{cpath}.{key}: expected a list of {', '.join(LOCAL_DUPLICATION)}, got {show(value)}")
+    return tuple(strategies)
 
 
 def _aws(tree: Mapping, notes: list[str], placeholders: list[tuple[str, str]]) -> AwsConfig:
@@ -311,6 +362,7 @@ def _provider(name: str, tree: Any, aws: AwsConfig, notes: list[str],
         duplication_strategy=string(conf, "filesystems.s3.caching.duplication-strategy", cpath),
         execution_role_arn=string(conf, "execution-role-arn", cpath),
         raw=_freeze(conf),
+        local_duplication=_local_duplication(conf, cpath),
     )
     if kind == "aws_batch":
         fields.update(_aws_batch_fields(fields, cpath, aws, notes, placeholders))
@@ -384,7 +436,7 @@ def _aws_batch_fields(fields: dict, cpath: str, aws: AwsConfig, notes: list[str]
             known = ", ".join(a.name for a in aws.auths)
             raise ConfigError(f'{key}: no auth named "{value}" in aws.auths (known: {known})')
     strategy = fields["duplication_strategy"] or "copy"
-    if strategy not in ("copy", "reference"):
+    if strategy not in S3_DUPLICATION:
         raise ConfigError(
             f'{cpath}.filesystems.s3.caching.duplication-strategy: expected "copy" or "reference", got "{strategy}"'
         )

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 
 from teams.models import ApiToken, AuditEvent, Budget, Membership, Project, Team
 from teams.services import (
-    budget_delete, budget_set, narrowing_validate, team_change_record, team_validate, team_values,
+    budget_delete, budget_set, narrowing_validate, readable_prefixes_validate, team_change_record, team_validate,
+    team_values,
 )
 
 
@@ -23,6 +24,9 @@ class RoleListField(forms.CharField):
 
 class TeamForm(forms.ModelForm):
     allowed_role_arns = RoleListField(required=False, help_text="One IAM role ARN a line.")
+    cache_readable_prefixes = RoleListField(
+        required=False, help_text="One a line (s3://bucket/prefix/ or /a/directory/): where this team's jobs may "
+                                  "read, so where another team's cached results may come from.")
 
     class Meta:
         model = Team
@@ -44,6 +48,7 @@ class TeamForm(forms.ModelForm):
         candidate.slug = cleaned.get("slug") or ""
         try:
             team_validate(team=candidate)
+            readable_prefixes_validate(cleaned.get("cache_readable_prefixes") or [])
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field, errors)

@@ -61,6 +61,23 @@ class Team(models.Model):
         "cost allocation tags", default=dict, blank=True,
         help_text='Tags every AWS Batch job of the team carries besides batchsite:*, e.g. {"CostCenter": "CC-42"}.',
     )
+    call_caching = models.BooleanField(
+        default=True, help_text="Reuse the results of identical earlier calls (where the site enables call caching)."
+    )
+    cache_sharing_opt_in = models.BooleanField(
+        "share call results", default=False,
+        help_text="The team admin's consent: calls of the teams of the same sharing group may reuse this team's "
+                  "results, and this team's calls theirs.",
+    )
+    cache_sharing_group = models.CharField(
+        max_length=100, blank=True,
+        help_text="Set by operators: teams of one group that all opted in share call results.",
+    )
+    cache_readable_prefixes = models.JSONField(
+        default=list, blank=True,
+        help_text="Where this team's jobs may read (s3://bucket/prefix/ or a local directory): another team's "
+                  "results are reused only from under one of these.",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

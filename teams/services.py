@@ -230,7 +230,31 @@ AUDITED_TEAM_FIELDS = ("prefix_root", "allowed_role_arns", "default_role_arn", "
                        "max_input_bytes_per_run", "max_input_bytes_per_value", "max_labels_per_run",
                        "max_runs_per_batch", "max_queued_runs",
                        "max_calls_per_run", "max_engine_state_bytes",
-                       "cost_tags")
+                       "cost_tags",
+                       "call_caching", "cache_sharing_opt_in", "cache_sharing_group", "cache_readable_prefixes")
+MAX_READABLE_PREFIXES = 50
+
+
+def team_caching_set(*, team: Team, user, call_caching: bool, share: bool) -> AuditEvent | None:
+    """Turn call caching on or off for the team and give or withdraw its consent to share results."""
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        before = team_values(team=team)
+        team.call_caching, team.cache_sharing_opt_in = bool(call_caching), bool(share)
+        team.save(update_fields=["call_caching", "cache_sharing_opt_in"])
+        return team_change_record(team=team, user=user, before=before)
+
+
+def readable_prefixes_validate(prefixes) -> list[str]:
+    """Return the cleaned list of where a team's jobs may read; raise ValidationError naming the bad one."""
+    if not isinstance(prefixes, list) or len(prefixes) > MAX_READABLE_PREFIXES:
+        raise ValidationError({"cache_readable_prefixes": f"give at most {MAX_READABLE_PREFIXES} prefixes, one a line"})
+    for prefix in prefixes:
+        if not isinstance(prefix, str) or len(prefix) > 1024 or not re.fullmatch(r"(s3://[a-z0-9][a-z0-9.-]{1,62}|)/\S*", prefix) \
+                or "/../" in prefix + "/":
+            raise ValidationError({"cache_readable_prefixes": f"{str(prefix)[:100]!r} is neither s3://bucket/prefix/ "
+                                                              "nor an absolute directory"})
+    return prefixes
 
 
 def team_values(*, team: Team) -> dict:

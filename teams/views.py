@@ -4,12 +4,13 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from batchsite.config import get_config
 from teams import selectors, services
 from workflows.selectors import run_list, team_slots, workflow_list
 from teams.models import Membership
@@ -83,6 +84,23 @@ def cost_tags(request, slug: str):
     messages.success(request, f"Jobs of {team.slug} now carry the cost tags: "
                               f"{', '.join(f'{k}={v}' for k, v in team.cost_tags.items()) or 'none of its own'}.")
     return redirect(f"{reverse('teams:dashboard')}#team-{team.slug}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def caching(request, slug: str):
+    """Show the team's call-caching settings; its admins turn caching off or consent to share results."""
+    team, membership = selectors.team_get_for_user(user=request.user, slug=slug)
+    is_admin = membership.role == membership.Role.ADMIN
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only the team's admins change its call-caching settings.")
+        services.team_caching_set(team=team, user=request.user, call_caching=request.POST.get("call_caching") == "on",
+                                  share=request.POST.get("share") == "on")
+        messages.success(request, "Call-caching settings saved.")
+        return redirect("teams:caching", slug=team.slug)
+    return render(request, "teams/caching.html", {"team": team, "is_admin": is_admin,
+                                                  "site_enabled": get_config().call_caching.enabled})
 
 
 @login_required

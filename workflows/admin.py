@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from workflows.models import (
-    Call, CleanupReport, Lease, Price, RetentionPolicy, Run, RunLabel, Script, Workflow, WorkflowVersion,
+    CacheEntry, Call, CleanupReport, Lease, Price, RetentionPolicy, Run, RunLabel, Script, Workflow, WorkflowVersion,
 )
 from workflows.services.cost import price_table_changed
 
@@ -113,6 +113,21 @@ class LeaseAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CacheEntry)
+class CacheEntryAdmin(admin.ModelAdmin):
+    """Operators look at entries and may invalidate them (a result known to be bad); nothing else changes."""
+
+    list_display = ["hash", "team", "call", "backend", "valid", "created"]
+    list_filter = ["valid", "backend", "team"]
+    search_fields = ["hash", "run__id", "call_dir"]
+    readonly_fields = [f.name for f in CacheEntry._meta.fields if f.name != "valid"]
+    list_select_related = ["team", "call"]
+    raw_id_fields = ["call", "run"]
+
+    def has_add_permission(self, request):
         return False
 
 

@@ -180,6 +180,13 @@ class Call(models.Model):
                                   help_text="The lease (Lease.owner) of the worker that claimed it for submission.")
     started = models.DateTimeField(null=True, blank=True)
     ended = models.DateTimeField(null=True, blank=True)
+    # Call caching (workflows.services.caching): a call waits for its cache lookup before dispatch.
+    cache_pending = models.BooleanField(default=False, help_text="Its cache lookup has not been done yet.")
+    cache_hash = models.CharField(max_length=64, blank=True, help_text="Of everything that makes the call what it is.")
+    cache_hashes = models.JSONField(default=dict, blank=True, help_text="Cromwell's hash names and their values.")
+    cache_result = models.CharField(max_length=500, blank=True, help_text="Hit, miss, or why caching was off.")
+    cached_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                    help_text="The call whose results this one reused.")
 
     class Meta:
         ordering = ["run", "fqn", "shard_index", "attempt"]
@@ -230,6 +237,28 @@ class Script(models.Model):
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}" if self.bucket else self.key
+
+
+class CacheEntry(models.Model):
+    """The results of a succeeded call, for later identical calls to reuse (Cromwell's call cache)."""
+
+    hash = models.CharField(max_length=64)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="cache_entry")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="cache_entries")
+    backend = models.CharField(max_length=100)
+    call_dir = models.CharField(max_length=1024)
+    outputs = models.JSONField(default=dict)
+    return_code = models.IntegerField(null=True, blank=True)
+    valid = models.BooleanField(default=True, help_text="False once its files were found gone or deleted.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "cache entries"
+        indexes = [models.Index(fields=["hash", "team"], name="cacheentry_hash_team")]
+
+    def __str__(self) -> str:
+        return f"{self.hash[:12]} {self.call}"
 
 
 class RetentionPolicy(models.Model):

@@ -53,7 +53,7 @@ def finished_run(alice, project):
 def test_the_api_keeps_to_its_openapi_document(api_schema, alice_headers, finished_run):
     # one Hypothesis run per operation (schemathesis' pytest plugin does not load under pytest 9)
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 20  # with GET {id}/cost
+    assert len(operations) == 21  # with GET {id}/cost and GET callcaching/diff
     call = finished_run.calls.get()
 
     def real_ids(case):

@@ -144,6 +144,11 @@ _SCHEMAS = {
             "descriptorType": {"type": "string"}, "descriptorTypeVersion": {"type": "string"}}},
         "importedDescriptorTypes": {"type": "array", "items": {"type": "object"}},
         "meta": {"type": "object"}, "parameterMeta": {"type": "object"}, "isRunnableWorkflow": {"type": "boolean"}}},
+    "CallCacheDiff": {"type": "object", "required": ["callA", "callB", "hashDifferential"], "properties": {
+        "callA": {"type": "object"}, "callB": {"type": "object"},
+        "hashDifferential": {"type": "array", "items": {"type": "object", "properties": {
+            "hashKey": {"type": "string"}, "callA": {"type": "string", "nullable": True},
+            "callB": {"type": "string", "nullable": True}}}}}},
     "Version": {"type": "object", "required": ["cromwell"], "properties": {"cromwell": {"type": "string"}}},
     "Status": {"type": "object", "additionalProperties": {"type": "object", "required": ["ok"], "properties": {
         "ok": {"type": "boolean"}, "messages": {"type": "array", "items": {"type": "string"}}}}},
@@ -167,6 +172,12 @@ def openapi_document(server_url: str = "") -> dict:
                         _json(_ref("QueryResponse")), 400, requestBody={"required": True, "content": {_JSON: {
                             "schema": {"type": "array", "items": _ref("QueryParameter")}}}}),
         },
+        f"{W}/callcaching/diff": {"get": _op(
+            "callCacheDiff", "How the call-caching hashes of two calls differ",
+            _json(_ref("CallCacheDiff")), 400, 404, parameters=[
+                {"name": name, "in": "query", "required": not name.startswith("index"),
+                 "schema": {"type": "integer"} if name.startswith("index") else {"type": "string"}}
+                for name in ("workflowA", "callA", "indexA", "workflowB", "callB", "indexB")])},
         f"{W}/{{id}}/status": {**id_op, "get": _op("status", "A workflow's status", _json(_ref("WorkflowIdAndStatus")),
                                                   400, 404)},
         f"{W}/{{id}}/outputs": {**id_op, "get": _op("outputs", "A workflow's outputs", _json(_ref("Outputs")), 400, 404)},

@@ -13,6 +13,7 @@ from teams.models import Membership
 from teams.selectors import membership_get
 from workflows.api.http import ApiError, parse_run_id
 from workflows.models import Call, Run
+from workflows.services import caching
 
 # Cromwell's ExecutionStatus for each state of a call attempt.
 EXECUTION_STATUS = {
@@ -144,6 +145,7 @@ class KeyFilter:
 _CALL_COLUMNS = {
     "inputs": ["inputs"], "outputs": ["outputs"], "runtimeAttributes": ["runtime"], "commandLine": ["command"],
     "failures": ["failure"], "returnCode": ["return_code"], "jobId": ["backend_job_id"],
+    "callCaching": ["cache_result", "cache_hashes"],
 }
 _ALWAYS = ["pk", "call_id", "fqn", "shard_index", "attempt", "status", "backend", "call_dir", "queued", "claimed",
            "started", "ended"]
@@ -195,6 +197,7 @@ class MetadataBuilder:
         self.expand = expand_subworkflows
         self.log_url = log_url or (lambda pk: "")
         self.calls_qs = calls if calls is not None else Call.objects.filter(run=run)
+        self.cache_mode = caching.run_mode(run, run.team)
 
     def _call_rows(self) -> list[dict]:
         columns = list(_ALWAYS)
@@ -228,6 +231,9 @@ class MetadataBuilder:
             fields["returnCode"] = c["return_code"]
         if c.get("failure"):
             fields["failures"] = [{"message": c["failure"], "causedBy": []}]
+        if "cache_result" in c and (block := caching.metadata_block(
+                mode=self.cache_mode, result=c["cache_result"], hashes=c["cache_hashes"])):
+            fields["callCaching"] = block
         fields["start"] = cromwell_time(c["queued"])
         if c["ended"] is not None:
             fields["end"] = cromwell_time(c["ended"])

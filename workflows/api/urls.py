@@ -37,6 +37,7 @@ urlpatterns = [
     path(f"{W}/batch", views.submit_batch, name="submit_batch"),
     path(f"{W}/backends", views.backends, name="backends"),
     path(f"{W}/query", views.query, name="query"),
+    path(f"{W}/callcaching/diff", views.callcaching_diff, name="callcaching_diff"),
     path(f"{W}/<segment:run_id>/status", views.status, name="status"),
     path(f"{W}/<segment:run_id>/outputs", views.outputs, name="outputs"),
     path(f"{W}/<segment:run_id>/logs", views.logs, name="logs"),

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from batchsite.config import ConfigError, get_config
 from teams.selectors import team_limits
 from workflows.api import SERVER_VERSION, selectors, services
+from workflows.api.callcaching import call_cache_diff
 from workflows.api.describe import workflow_describe
 from workflows.api.engine import engine_status as engine_status_check
 from workflows.api.forms import labels_peek, request_parts, submission_parse
@@ -148,6 +149,12 @@ def metadata(request, version, run_id):
                                   expand_subworkflows=_flag(request, "expandSubWorkflows"),
                                   log_url=_log_url(request, run))
     return JsonResponse(body)
+
+
+@api_view("GET")
+def callcaching_diff(request, version):
+    """Compare the hashes of two calls (workflowA/callA/indexA against workflowB/callB/indexB)."""
+    return JsonResponse(call_cache_diff(user=request.user, params=request.GET))
 
 
 @api_view("GET")

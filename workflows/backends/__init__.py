@@ -29,7 +29,8 @@ def backend_for(name: str | None = None) -> Backend:
     if provider.kind == "local":
         from workflows.backends.local import LocalBackend
 
-        return LocalBackend(provider.name, local_root(provider), provider.sandbox, poll_seconds=poll_seconds)
+        return LocalBackend(provider.name, local_root(provider), provider.sandbox, poll_seconds=poll_seconds,
+                            duplication=provider.local_duplication)
     from workflows.backends.aws_batch import AwsBatchBackend
 
     return AwsBatchBackend(provider, get_config().aws, poll_seconds=poll_seconds)

@@ -155,6 +155,19 @@ class Backend(Protocol):
     def read_text(self, path: str) -> str:
         """Return a file the job wrote (rc, stdout, an output) as text."""
 
+    # ---- call caching ------------------------------------------------------------------------
+
+    def file_hashes(self, paths: Sequence[str]) -> dict[str, str | None]:
+        """Return {path: a hash of its content} (a Directory: of its whole tree); None where nothing is there."""
+
+    def image_digests(self, images: Sequence[str]) -> dict[str, str | None]:
+        """Return {image: what identifies its content}; None for a tag that cannot be resolved (no caching)."""
+
+    def duplicate(self, paths: Sequence[str], *, from_dir: str, into_dir: str) -> dict[str, str]:
+        """Bring a cached call's output files and its stdout, stderr and rc into a new call directory the way
+        the provider's duplication-strategy says; return {old path: new path}; raise FileNotFoundError
+        naming a file that is gone (files outside from_dir are referenced where they are)."""
+
     # ---- housekeeping: cleanup, retention and orphans ---------------------------------------
 
     def script_sizes(self, bucket: str, prefix: str) -> dict[str, int]:

@@ -6,7 +6,6 @@ The task's command runs inside a bubblewrap sandbox (sandbox.py) unless the prov
 trusted single-user setup without bubblewrap. A job's handle is its execution directory.
 No container engine: `docker` is ignored.
 """
-import errno
 import hashlib
 import os
 import shlex
@@ -27,6 +26,7 @@ from django.core.files.storage import default_storage
 from batchsite.config import SandboxConfig
 from workflows.backends import sandbox
 from workflows.backends.base import HostWorkspace, JobSpec, JobState, Resources, Submitted
+from workflows.backends.hashing import content_hash
 
 # A submitted job whose process has not started after this long never will.
 START_GRACE_SECONDS = 30
@@ -86,7 +86,7 @@ def _alive(pid: int, script: str) -> bool:
 
 def _read_int(path: Path) -> int | None:
     try:
-        fd = open_in_call(path.parent, path.name)
+        fd = sandbox.open_in_call(path.parent, path.name)
     except OSError:  # not there yet (or not a file of ours: never followed)
         return None
     with os.fdopen(fd, "rb") as f:
@@ -102,11 +102,13 @@ class LocalBackend:
     collect_threads = 1
     log_streams = ("stdout", "stderr")
 
-    def __init__(self, name: str, root: str, box: SandboxConfig = SandboxConfig(), *, poll_seconds: float = 0.1):
+    def __init__(self, name: str, root: str, box: SandboxConfig = SandboxConfig(), *, poll_seconds: float = 0.1,
+                 duplication: tuple[str, ...] = ("hard-link", "soft-link", "copy")):
         self.name = name
         self.root = root
         self.box = box
         self.poll_seconds = poll_seconds
+        self.duplication = duplication
         self._bwrap: str | None = None  # bubblewrap's path, once a sandbox was seen to start
         self._unsandboxed = False  # a trusted single-user setup found no working bubblewrap
 
@@ -315,7 +317,7 @@ class LocalBackend:
 
     def read_log(self, handle: str, call_dir: str, stream: str, offset: int = 0) -> tuple[str, int]:
         try:
-            fd = open_in_call(Path(call_dir) / "execution", stream)
+            fd = sandbox.open_in_call(Path(call_dir) / "execution", stream)
         except OSError:  # not written yet, or the command made it a link: nothing to show
             return "", offset
         with os.fdopen(fd, "rb") as f:
@@ -338,10 +340,52 @@ class LocalBackend:
                     raise OSError(f"{path}: {folder} is not a directory of the call (a link?): {exc.strerror}") from None
                 os.close(directory)
                 directory = inner
-            with os.fdopen(_open_file_at(directory, name, shown=path), "rb") as f:
+            with os.fdopen(sandbox.open_file_at(directory, name, shown=path), "rb") as f:
                 return f.read().decode()
         finally:
             os.close(directory)
+
+    # ---- call caching ------------------------------------------------------------------------
+
+    def file_hashes(self, paths: Sequence[str]) -> dict[str, str | None]:
+        return {path: content_hash(path) for path in paths}
+
+    def image_digests(self, images: Sequence[str]) -> dict[str, str | None]:
+        return {image: image for image in images}  # no container engine: the name is all there is
+
+    def duplicate(self, paths: Sequence[str], *, from_dir: str, into_dir: str) -> dict[str, str]:
+        moved = {}
+        detritus = [f"{from_dir}/execution/{name}" for name in ("stdout", "stderr", "rc")]
+        for path in [*detritus, *paths]:
+            if not os.path.lexists(path):
+                raise FileNotFoundError(f"{path} is gone")
+            if not path.startswith(from_dir.rstrip("/") + "/"):
+                moved[path] = path  # an input passed through: it stays where it is
+                continue
+            target = into_dir.rstrip("/") + path[len(from_dir.rstrip("/")):]
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                self._duplicate_one(path, target)
+            moved[path] = target
+        return moved
+
+    def _duplicate_one(self, path: str, target: str) -> None:
+        """Try the provider's strategies in order (a hard link fails across filesystems)."""
+        failure: OSError | None = None
+        for strategy in self.duplication:
+            try:
+                if strategy == "hard-link" and not os.path.isdir(path):
+                    os.link(path, target)
+                elif strategy == "soft-link":
+                    os.symlink(os.path.realpath(path), target)
+                elif strategy == "copy":
+                    (shutil.copytree if os.path.isdir(path) else shutil.copy2)(path, target)
+                else:
+                    continue
+                return
+            except OSError as exc:
+                failure = exc
+        raise failure or OSError(f"no duplication strategy could bring {path} to {target}")
 
     def localize(self, uri: str, *, into: str) -> str:
         raise OSError(f"cannot read {uri}: the local backend reads only files on this host")
@@ -352,33 +396,6 @@ class LocalBackend:
 
 def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-def open_in_call(directory: Path | str, name: str) -> int:
-    """Open a file a job wrote, read-only, without following a link; raise OSError (FileNotFoundError if none).
-
-    A sandboxed command owns its execution directory: it could leave a link to a host file
-    (the database, /etc/shadow) where its stdout or an output should be. Only a regular file
-    named directly in the directory is opened.
-    """
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        return _open_file_at(dir_fd, name, shown=f"{directory}/{name}")
-    finally:
-        os.close(dir_fd)
-
-
-def _open_file_at(dir_fd: int, name: str, *, shown: str) -> int:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(f"{shown} is a link: not followed out of the call directory") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(f"{shown} is not a regular file")
-    return fd
 
 
 def _group_alive(pgid: int) -> bool:

@@ -4,10 +4,12 @@ A call runs as an unprivileged uid with a clean environment, read-only system di
 execution directory writable, its File inputs read-only, in namespaces of its own (no network
 unless the provider allows it). README, "Sandbox", describes it for operators.
 """
+import errno
 import os
 import shutil
+import stat
 import subprocess
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from batchsite.config import SandboxConfig
@@ -126,3 +128,31 @@ def _mount_point(path: str, made: set[str] | None = None) -> list[str]:
     if made is not None:
         made.add(parent)
     return ["--dir", parent]
+
+
+def open_in_call(directory: Path | str, name: str) -> int:
+    """Open a file a job wrote, read-only, without following a link; raise OSError (FileNotFoundError if none).
+
+    A sandboxed command owns its execution directory: it could leave a link to a host file
+    (the database, /etc/shadow) where its stdout or an output should be. Only a regular file
+    named directly in the directory is opened.
+    """
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        return open_file_at(dir_fd, name, shown=f"{directory}/{name}")
+    finally:
+        os.close(dir_fd)
+
+
+def open_file_at(dir_fd: int, name: str, *, shown: str) -> int:
+    """Open name in the open directory dir_fd as open_in_call does; shown names it in errors."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{shown} is a link: not followed out of the call directory") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{shown} is not a regular file")
+    return fd

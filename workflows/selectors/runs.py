@@ -177,9 +177,9 @@ def call_summary(*, run: Run) -> CallSummary:
 
 def call_page(*, run: Run, page: str | int | None = None, status: str = "", fqn: str = "") -> Page:
     """Return one page of the run's call attempts, by call name, shard and attempt."""
-    calls = Call.objects.filter(run=run).only(
+    calls = Call.objects.filter(run=run).select_related("cached_from").only(
         "pk", "run_id", "fqn", "shard_index", "attempt", "status", "backend_job_id", "return_code",
-        "failure", "queued", "started", "ended", "backend",
+        "failure", "queued", "started", "ended", "backend", "cache_result", "cached_from__run_id",
     ).order_by("fqn", "shard_index", "attempt")
     if status:
         calls = calls.filter(status=status)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from workflows import engine
 from workflows.backends import backend_for
 from workflows.models import Call, Run
+from workflows.services import caching
 from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _enqueue_dispatch, call_dir
 from workflows.services.versions import document_for
 
@@ -160,10 +161,11 @@ def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.Tas
         # Every finished call this step was fed must still be unfed, or another step fed it first.
         if fed and Call.objects.filter(pk__in=fed, fed=False).update(fed=True) != len(fed):
             raise _Lost
+        pending = bool(task_calls) and caching.calls_pending(run)  # looked up before dispatch (caching.py)
         Call.objects.bulk_create(
             [Call(run=run, team_id=run.team_id, project_id=run.project_id, backend=run.backend,
                   call_id=c.id, fqn=c.fqn, task=c.task, shard_index=c.shard_index, inputs=c.inputs,
-                  call_dir=call_dir(run.root, c.id, 1))
+                  call_dir=call_dir(run.root, c.id, 1), cache_pending=pending)
              for c in task_calls],
             ignore_conflicts=True, batch_size=1000,
         )

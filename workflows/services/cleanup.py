@@ -17,6 +17,7 @@ from teams.models import AuditEvent
 from teams.services import audit_record
 from workflows.backends import backend_for
 from workflows.models import Run, Script
+from workflows.services import caching
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def run_cleanup(*, run: Run, user) -> CleanupPlan:
         plan = run_cleanup_preview(run=run)
         run.cleaned_up, run.cleaned_up_by = timezone.now(), user
         run.save(update_fields=["cleaned_up", "cleaned_up_by"])
+        if _own_root(run):  # its outputs are about to go: no later call may reuse them
+            caching.entries_forget(run_ids=[run.pk])
         event = audit_record(team=run.team, user=user, action=AuditEvent.Action.CLEANUP, target=f"run {run.pk}",
                              status="started", script_prefix=run.script_prefix, root=run.root)
     scripts, _ = _scripts(run)

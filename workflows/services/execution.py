@@ -16,8 +16,9 @@ from teams.models import Project, Team
 from workflows import engine
 from workflows.backends import JobSpec, backend_for, provider_for
 from workflows.models import Call, Run, Script
-from workflows.services.leases import lease_kept, lease_owner, lease_renew, lease_take
+from workflows.services import caching
 from workflows.services.cost import asked_fields, attempt_outcome, job_tags
+from workflows.services.leases import lease_kept, lease_owner, lease_renew, lease_take
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def _claim(team_id: int, *, owner: str = "") -> list[Call]:
             if limit is not None:
                 backend_free[name] = limit - Call.objects.filter(backend=name, status__in=Call.ACTIVE).count()
         chosen = []
-        candidates = (Call.objects.filter(team=team, status=Call.Status.QUEUED, run__status__in=ADVANCEABLE)
+        candidates = (Call.objects.filter(team=team, status=Call.Status.QUEUED, run__status__in=ADVANCEABLE,
+                                          cache_pending=False)
                       .order_by("run__submitted", "pk").values_list("pk", "project_id", "backend"))
         for pk, project_id, backend in candidates[: free + 10_000]:
             if len(chosen) >= free:
@@ -128,6 +130,7 @@ def job_name(call: Call) -> str:
 
 def team_dispatch(*, team_id: int) -> int:
     """Submit the team's queued calls that fit under its caps; return how many went out."""
+    caching.lookup_team(team_id=team_id)  # hits end here, taking no slot
     owner = lease_owner("dispatch")
     claimed = _claim(team_id, owner=owner)
     if not claimed:

@@ -16,8 +16,9 @@ from django.utils import timezone
 from workflows import engine
 from workflows.backends import JobSpec, JobState, backend_for
 from workflows.models import Call, Run
-from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _after_changes, _finish_failed, job_name
+from workflows.services import caching
 from workflows.services.cost import call_spent
+from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _after_changes, _finish_failed, job_name
 from workflows.services.leases import (
     abandoned_claims, lease_kept, lease_owner, lease_take, leases_expire, poll_held, poll_mark,
 )
@@ -159,8 +160,9 @@ def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]
     if outputs is None:
         _finish_failed(call, failure, rc=state.rc, preempted=state.preempted, spent=spent)
         return
-    Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
-        status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now(), **spent)
+    if Call.objects.filter(pk=call.pk, status__in=Call.ACTIVE).update(
+            status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=timezone.now(), **spent):
+        caching.entry_write(call=call, outputs=outputs, return_code=state.rc)
 
 
 def _with_stderr_tail(reason: str, backend, call: Call) -> str:

@@ -12,6 +12,7 @@ from workflows import engine
 from workflows.backends import backend_for, provider_for
 from workflows.models import Call, Run, RunLabel, WorkflowVersion
 from workflows.services.budgets import budget_check
+from workflows.services import caching
 from workflows.services.execution import next_attempt
 from workflows.services.limits import (
     MAX_OPTIONS_BYTES, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
@@ -60,6 +61,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     inputs = inputs_check(json_object(inputs, field="inputs", what="the inputs",
                                       max_bytes=limits["max_input_bytes_per_run"]), limits=limits)
     options = json_object(options, field="options", what="the options", max_bytes=MAX_OPTIONS_BYTES)
+    caching.options_check(options)
     labels = labels_check(json_object(labels, field="labels", what="the labels"), limits=limits)
     queued_runs_check(team=team, limits=limits)
     doc = document_for(version)

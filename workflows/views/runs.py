@@ -54,6 +54,7 @@ def _live_context(request, run) -> dict:
     return {
         "run": run,
         "summary": summary,
+        "cache": selectors.run_cache_summary(run=run),
         "calls": selectors.call_page(run=run, page=request.GET.get("page"), status=status, fqn=fqn),
         "timeline": selectors.run_timeline(run=run, attempts=summary.progress.attempts),
         "status_filter": status, "call_filter": fqn,

@@ -33,6 +33,7 @@ from workflows.backends.base import JobSpec, JobState, Resources, Submitted, Tra
 from . import attributes as batch_attributes
 from . import jobs as batch_jobs
 from . import scripts
+from .caching import CacheFiles
 from .client import aws_call, chunks, error_code, queue_capacity, throttled, transient
 from .housekeeping import Housekeeping
 from .jobs import ENDED, MAX_ARRAY, QUEUED, STARTED, job_failure
@@ -47,7 +48,7 @@ THREADS = 32
 ARCHIVES_PER_POLL = 20
 
 
-class AwsBatchBackend(JobLogs, Housekeeping):
+class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles):
     """Run call attempts as AWS Batch jobs of one provider (see the module docstring)."""
 
     retry_base_seconds = 0.5
