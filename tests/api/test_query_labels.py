@@ -87,6 +87,12 @@ def test_out_of_range_and_over_long_query_values_are_400_naming_the_key(client, 
     assert response.status_code == 400 and problem in response.json()["message"]
 
 
+@pytest.mark.parametrize("when", ["0368-02-28T14:01:53.696500+18:24", "2026-11-27T10:00:00-23:59"])
+def test_a_time_with_an_offset_postgresql_cannot_store_is_taken_in_utc(client, alice_auth, labelled, when):
+    body = client.get("/api/workflows/v1/query", {"start": when}, **alice_auth).json()
+    assert "results" in body
+
+
 def test_a_query_without_page_size_gets_at_most_one_page(client, alice_auth, labelled, monkeypatch):
     import workflows.api.query as query
 

@@ -29,10 +29,11 @@ def _time(key: str, value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-        parsed.astimezone(timezone.utc)  # a time at the very ends of the calendar cannot be stored
+        # In UTC: PostgreSQL takes no offset past 15:59, and a time at the very ends of the calendar
+        # cannot be stored at all.
+        return parsed.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         raise ApiError(400, f"{value[:60]} does not parse as a datetime for {key}") from None
-    return parsed
 
 
 def _positive(key: str, value: str, most: int) -> int:
