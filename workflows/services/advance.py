@@ -21,7 +21,9 @@ from workflows import engine
 from workflows.backends import backend_for
 from workflows.models import Call, Run
 from workflows.services import caching
-from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _enqueue_dispatch, call_dir
+from workflows.services.execution import (
+    ADVANCEABLE, ENGINE_ERRORS, _enqueue_dispatch, call_dir, queued_calls_stop,
+)
 from workflows.services.versions import document_for
 
 # What fails the run, with its message, when stepping raises it.
@@ -200,7 +202,7 @@ def _fail(run_id, message: str = "") -> None:
 
 def _run_fail(run: Run, failed: list[Call], message: str = "") -> None:
     """Stop new calls of a failing run; it ends Failed once its active calls are done (NoNewCalls)."""
-    Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED, ended=timezone.now())
+    queued_calls_stop(run)
     failures = [{"message": message, "causedBy": []}] if message else [
         {"message": f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''} failed: {c.failure}",
          "causedBy": []} for c in failed

@@ -255,12 +255,18 @@ def _after_changes(run_ids, team_ids) -> None:
 
 # ---- abort ---------------------------------------------------------------------------
 
+def queued_calls_stop(run: Run) -> int:
+    """Stop the run's calls still waiting for a slot (they will never start); return how many."""
+    return Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED,
+                                                                          ended=timezone.now())
+
+
 def run_abort_finish(*, run_id) -> None:
     """Terminate every active job of an aborting run; end it Aborted once none is in flight."""
     run = Run.objects.filter(pk=run_id, status=Run.Status.ABORTING).first()
     if run is None:
         return
-    Call.objects.filter(run=run, status=Call.Status.QUEUED).update(status=Call.Status.ABORTED, ended=timezone.now())
+    queued_calls_stop(run)
     active = list(Call.objects.filter(run=run, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING)))
     by_backend = defaultdict(list)
     for call in active:

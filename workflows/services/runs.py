@@ -13,7 +13,7 @@ from workflows.backends import backend_for, provider_for
 from workflows.models import Call, Run, RunLabel, WorkflowVersion
 from workflows.services.budgets import budget_check
 from workflows.services import caching
-from workflows.services.execution import next_attempt
+from workflows.services.execution import next_attempt, queued_calls_stop
 from workflows.services.limits import (
     MAX_OPTIONS_BYTES, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
 )
@@ -141,9 +141,7 @@ def run_abort(*, run: Run, user=None) -> bool:
             Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTED, ended=timezone.now())
             return True
         Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTING)
-        Call.objects.filter(run=run, status=Call.Status.QUEUED).update(
-            status=Call.Status.ABORTED, ended=timezone.now()
-        )
+        queued_calls_stop(run)
         run_abort_finish_task.delay_on_commit(str(run.pk))
     return True
 
