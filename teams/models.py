@@ -132,6 +132,10 @@ class Project(models.Model):
     def __str__(self) -> str:
         return f"{self.team.slug}/{self.slug}"
 
+    def cap(self, team_cap: int) -> int:
+        """Return how many of its calls may run at once under its team's cap: its own cap narrows it."""
+        return min(self.max_running_jobs or team_cap, team_cap)
+
 
 class Budget(models.Model):
     """What a team (or one of its projects) may spend in a calendar month; at 100 % new runs are refused."""

@@ -229,7 +229,7 @@ def team_slots(*, user, team: Team | None = None) -> list[TeamSlots]:
         TeamSlots(
             team=t,
             slots=slots(t.max_running_jobs, lambda tid, pid, t=t: tid == t.pk),
-            projects=[(p, slots(min(p.max_running_jobs or t.max_running_jobs, t.max_running_jobs),
+            projects=[(p, slots(p.cap(t.max_running_jobs),
                                 lambda tid, pid, p=p: pid == p.pk))
                       for p in projects if p.team_id == t.pk],
         )

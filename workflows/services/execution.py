@@ -71,7 +71,7 @@ def _claim(team_id: int, *, owner: str = "") -> list[Call]:
         if free <= 0 or not backends:
             return []
         project_free = {
-            p.pk: p.max_running_jobs - p.active
+            p.pk: p.cap(team.max_running_jobs) - p.active
             for p in Project.objects.filter(team=team, max_running_jobs__isnull=False).annotate(
                 active=Count("runs__calls", filter=Q(runs__calls__status__in=Call.ACTIVE)))
         }
