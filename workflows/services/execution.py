@@ -28,8 +28,6 @@ ADVANCEABLE = (Run.Status.SUBMITTED, Run.Status.RUNNING)
 ENGINE_ERRORS = (engine.EvalError, engine.OutputError, engine.InputError, ValueError)
 
 
-
-
 def call_dir(run_root: str, call_id: str, attempt: int) -> str:
     """Lay a call attempt out as Cromwell does: call-<name>/shard-<i>/attempt-<n>."""
     parts = [run_root]
