@@ -100,7 +100,8 @@ def _claim(team_id: int, *, owner: str = "") -> list[Call]:
             status=Call.Status.SUBMITTING, claimed=timezone.now(), claimed_by=owner
         )
         return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING, claimed_by=owner)
-                    .select_related("run__version__workflow", "run__project", "team"))
+                    .select_related("run__version__workflow", "run__project", "team")
+                    .defer("run__engine_state"))  # a run's saved state: MBs per row, unused here
 
 
 def job_spec(call: Call) -> JobSpec:

@@ -71,7 +71,7 @@ def backends_poll() -> int:
 def _backend_poll_once(name: str) -> int:
     backend = backend_for(name)
     calls = list(Call.objects.filter(backend=name, status__in=(Call.Status.SUBMITTED, Call.Status.RUNNING))
-                 .select_related("run__version"))
+                 .select_related("run__version").defer("run__engine_state"))  # MBs per row, unused here
     states = backend.poll({c.backend_job_id: c.call_dir for c in calls}) if calls else {}
     now = timezone.now()
     started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
@@ -110,7 +110,7 @@ def claims_recover(*, name: str) -> int:
         Call.objects.filter(pk__in=stale).update(claimed_by=owner)
     with lease_kept(owner=owner):
         calls = list(Call.objects.filter(pk__in=stale, status=Call.Status.SUBMITTING, claimed_by=owner)
-                     .select_related("run__version"))
+                     .select_related("run__version").defer("run__engine_state"))
         specs = {job_name(c): c for c in calls}
         found = backend_for(name).find([JobSpec(name=n, call_dir=c.call_dir, command="", runtime=c.runtime or {})
                                         for n, c in specs.items()])
