@@ -1,6 +1,8 @@
 """Playwright in Debian's Chromium (Playwright cannot download its own browser here)."""
 import contextlib
+import os
 import socket
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,3 +40,14 @@ def watch_csp(page) -> list[str]:
             if "Content Security Policy" in message.text else None)
     page.on("pageerror", lambda error: refused.append(f"{page.url}: script error {error}"))
     return refused
+
+
+SCREENSHOTS = Path(os.environ.get("BATCHSITE_SCREENSHOTS") or Path(__file__).resolve().parent.parent / "var" / "screenshots")
+
+
+def screenshot(page, name: str) -> Path:
+    """Keep a full-page screenshot for review under var/screenshots/ (or $BATCHSITE_SCREENSHOTS)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

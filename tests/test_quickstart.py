@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_page, free_port
+from tests.browser import SCREENSHOTS, chromium_page, free_port, screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_make_run_serves_the_login_page_and_alice_sees_the_demo_team(tmp_path):
             page.wait_for_selector("#team-demo")
             assert "Demo Lab" in page.inner_text("#team-demo")
             assert "Hello world" in page.inner_text("#team-demo")
-            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            screenshot(page, "quickstart-dashboard")
         output = (tmp_path / "make-run.log").read_text()
         assert f"http://127.0.0.1:{port}/" in output and "alice/alice-demo" in output
         assert "filesystem queue" in output
@@ -66,4 +66,4 @@ def test_make_run_serves_the_login_page_and_alice_sees_the_demo_team(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-    assert (tmp_path / "dashboard.png").stat().st_size > 0
+    assert (SCREENSHOTS / "quickstart-dashboard.png").stat().st_size > 0

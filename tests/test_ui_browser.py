@@ -3,18 +3,17 @@
 As alice: upload a WDL, launch it from the generated form, watch the call table fill, follow a
 live log, abort a second run and relaunch it, clean up the first run after a preview. As bob (a
 viewer): no action buttons, and 403 on a forged POST. As carol: 404 on every page of alice's team.
-Screenshots go under tmp_path, or to $BATCHSITE_SCREENSHOTS to keep them for a look.
+Screenshots are kept under var/screenshots/ (or $BATCHSITE_SCREENSHOTS) for review.
 """
 import contextlib
 import os
 import re
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.urls import reverse
 
-from tests.browser import chromium_page, watch_csp
+from tests.browser import SCREENSHOTS, chromium_page, screenshot, watch_csp
 from tests.runs import engine_ticking
 from workflows.models import Call, Run, Script
 
@@ -84,8 +83,6 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
     base = live_server.url
     wdl = tmp_path / "slow.wdl"
     wdl.write_text(SLOW)
-    shots = Path(os.environ.get("BATCHSITE_SCREENSHOTS", tmp_path / "screenshots"))
-    shots.mkdir(exist_ok=True)
     try:
         with engine_ticking(), chromium_page() as page, own_connection_closed():
             page.set_default_timeout(30_000)
@@ -103,7 +100,7 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
             page.click("#launch")
             assert page.input_value('[name="slow.who"]') == "world"  # the default, pre-filled
             assert page.input_value('[name="slow.shards"]') == "3"
-            page.screenshot(path=str(shots / "launch-form.png"), full_page=True)
+            screenshot(page, "launch-form")
             page.fill('[name="slow.seconds"]', "1.5")  # the browser lets no letters in
             page.click("#submit-run")
             assert "an Int is a whole number" in page.inner_text(".field.has-error")
@@ -120,14 +117,14 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
             page.wait_for_function("() => document.querySelectorAll('#call-table tr.call-row').length === 3")
             page.wait_for_selector("#call-table tr.call-row[data-status=running]")
             assert "sample=NA12878" in page.inner_text("main")
-            page.screenshot(path=str(shots / "run-running.png"), full_page=True)
+            screenshot(page, "run-running")
 
             # ---- a live log shows what the task printed, then what it prints next
             page.click("#call-table tr.call-row[data-status=running] >> text=stdout")
             page.wait_for_selector("#log-text:has-text('says hello to playwright')")
             page.wait_for_selector("#log-text:has-text('done')", timeout=30_000)
             page.wait_for_selector("#log-ended")
-            page.screenshot(path=str(shots / "live-log.png"), full_page=True)
+            screenshot(page, "live-log")
 
             # ---- the run ends: the page reloads with its final state and outputs
             page.goto(first_url)
@@ -135,7 +132,7 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
             assert "3 / 3" in page.inner_text("#progress")
             assert "shard 2 done" in page.inner_text("main")
             assert page.locator(".tl-row .bar-succeeded").count() == 3
-            page.screenshot(path=str(shots / "run-succeeded.png"), full_page=True)
+            screenshot(page, "run-succeeded")
 
             # ---- a second run is aborted while it runs, then relaunched
             page.goto(f"{base}{reverse('workflows:launch', args=[first.version.workflow_id])}")
@@ -146,7 +143,7 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
             page.click("#abort")
             page.wait_for_selector("h1 .status-aborted", timeout=30_000)
             assert set(second.calls.values_list("status", flat=True)) == {Call.Status.ABORTED}
-            page.screenshot(path=str(shots / "run-aborted.png"), full_page=True)
+            screenshot(page, "run-aborted")
             page.click("#relaunch")
             page.wait_for_selector("text=Relaunched as run")
             third = Run.objects.get(relaunch_of=second)
@@ -164,25 +161,25 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
             assert page.inner_text("#plan-scripts").startswith(f"{scripts} objects")
             assert page.inner_text("#plan-files").startswith(f"{files} files")
             assert page.inner_text("#plan-total").startswith(f"{scripts + files} objects")
-            page.screenshot(path=str(shots / "cleanup-preview.png"), full_page=True)
+            screenshot(page, "cleanup-preview")
             page.click("#cleanup-confirm")
             page.wait_for_selector(f"text=Cleaned up: deleted {scripts} scripts and {files} files")
             assert not os.path.exists(first.root) and not Script.objects.filter(run=first).exists()
 
             page.goto(f"{base}{reverse('workflows:detail', args=[first.version.workflow_id])}")
-            page.screenshot(path=str(shots / "workflow.png"), full_page=True)
+            screenshot(page, "workflow")
 
             # ---- the dashboard's strip and the run list show the team at a glance
             page.goto(base)
             assert "running 0 / cap 8, queued 0" in page.inner_text("#slots-genomics")
-            page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+            screenshot(page, "dashboard")
             page.goto(f"{base}{reverse('workflows:run_list', args=[team.slug])}")
             assert page.locator("table.runs tbody tr").count() == 3
             page.select_option("select[name=status]", "Aborted")
             page.click("#run-filters button[type=submit]")
             page.wait_for_url("**status=Aborted**")
             assert page.locator("table.runs tbody tr").count() == 2
-            page.screenshot(path=str(shots / "run-list.png"), full_page=True)
+            screenshot(page, "run-list")
 
             # ---- bob, a viewer, sees everything and can do nothing
             log_in(page, base, "bob", "pw-bob")
@@ -195,7 +192,7 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
                 [reverse("workflows:run_relaunch", args=[first.pk]), token])
             assert forged == 403
             assert Run.objects.count() == 3
-            page.screenshot(path=str(shots / "bob-viewer.png"), full_page=True)
+            screenshot(page, "bob-viewer")
 
             # ---- carol, in another team, finds nothing of alice's
             log_in(page, base, "carol", "pw-carol")
@@ -211,11 +208,11 @@ def test_alice_runs_watches_aborts_relaunches_and_cleans_up_bob_looks_carol_is_k
             ]:
                 assert page.goto(f"{base}{url}").status == 404, url
             assert "Traceback" not in page.content()
-            page.screenshot(path=str(shots / "carol-404.png"), full_page=True)
+            screenshot(page, "carol-404")
             assert refused == []  # every page above, and every htmx refresh, kept the CSP
     finally:
         stop_everything()
-    assert all((shots / name).stat().st_size > 0 for name in os.listdir(shots))
+    assert (SCREENSHOTS / "carol-404.png").stat().st_size > 0
     assert re.search(r"/runs/[0-9a-f-]{36}/$", first_url)
 
 
