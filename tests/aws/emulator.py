@@ -58,6 +58,7 @@ class Job:
     exit_code: int | None = None
     started_at: int | None = None  # epoch milliseconds, as Batch reports them
     stopped_at: int | None = None
+    log_group: str = LOG_GROUP  # the definition's awslogs-group (the runtime attribute logGroupName)
     log_stream: str = ""
     process: subprocess.Popen | None = None
     stop_reason: tuple | None = None  # (statusReason, container reason) once terminated or interrupted
@@ -172,7 +173,8 @@ class Emulator:
         properties = definition["containerProperties"]
         environment = {e["name"]: e["value"] for e in properties.get("environment", [])}
         environment.update({e["name"]: e["value"] for e in request.get("containerOverrides", {}).get("environment", [])})
-        make = dict(name=request["jobName"], definition_name=definition["jobDefinitionName"],
+        group = properties.get("logConfiguration", {}).get("options", {}).get("awslogs-group", LOG_GROUP)
+        make = dict(name=request["jobName"], definition_name=definition["jobDefinitionName"], log_group=group,
                     command=request.get("containerOverrides", {}).get("command") or properties["command"])
         size = request.get("arrayProperties", {}).get("size")
         parent = Job(job_id=reply["jobId"], environment=environment, **make)
@@ -201,7 +203,9 @@ class Emulator:
                     return
                 job.status = "STARTING"
             job.log_stream = f"{job.definition_name}/default/{uuid.uuid4().hex}"
-            self._logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=job.log_stream)
+            with contextlib.suppress(self._logs.exceptions.ResourceAlreadyExistsException):
+                self._logs.create_log_group(logGroupName=job.log_group)
+            self._logs.create_log_stream(logGroupName=job.log_group, logStreamName=job.log_stream)
             workdir = tempfile.mkdtemp(dir=self._dir)
             env = {"PATH": f"{self.shim_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
                    "AWS_ENDPOINT_URL": self.moto_url, "AWS_ACCESS_KEY_ID": "testing",
@@ -222,7 +226,7 @@ class Emulator:
                     job.stop_reason = (f"Host EC2 (instance i-{uuid.uuid4().hex[:17]}) terminated.", "")
                     os.killpg(job.process.pid, signal.SIGKILL)
             for line in job.process.stdout:
-                self._logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=job.log_stream, logEvents=[
+                self._logs.put_log_events(logGroupName=job.log_group, logStreamName=job.log_stream, logEvents=[
                     {"timestamp": int(time.time() * 1000), "message": line.decode(errors="replace").rstrip("\n")}])
             code = job.process.wait()
             with self._lock:
@@ -283,6 +287,8 @@ class Emulator:
             container["reason"] = job.container_reason
         if job.log_stream:
             container["logStreamName"] = job.log_stream
+        if job.log_group != LOG_GROUP:  # as Batch reports a definition's log configuration
+            container["logConfiguration"] = {"logDriver": "awslogs", "options": {"awslogs-group": job.log_group}}
         if job.children:
             summary = dict.fromkeys(("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"), 0)
             for child in job.children:

@@ -142,6 +142,24 @@ def test_the_log_is_tailed_with_forward_tokens_then_read_from_its_archive(aws):
     assert aws.backend.read_log(sub.handle, spec.call_dir, "stdout", 13) == ("", 13)
 
 
+def test_a_job_logging_to_its_own_log_group_is_tailed_and_archived_from_that_group(aws):
+    spec = aws.spec("bs-abc-1-a1", "echo working; sleep 60", runtime={"logGroupName": "/batchsite/genomics"})
+    [sub] = aws.backend.submit([spec])
+    aws.emulator.wait_running(sub.handle)
+    deadline = time.monotonic() + 30
+    while "working" not in (tail := aws.backend.read_log(sub.handle, spec.call_dir, "log", 0)[0]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    [stream] = aws.logs.describe_log_streams(logGroupName="/batchsite/genomics")["logStreams"]
+
+    aws.emulator.interrupt(sub.handle, status_reason=SPOT)
+    state = aws.wait_done({sub.handle: spec.call_dir})[sub.handle]
+
+    assert tail.endswith("running the command\nworking\n")
+    assert f"CloudWatch /batchsite/genomics {stream['logStreamName']}" in state.reason
+    assert "working" in aws.read(f"{spec.call_dir}/execution/log")  # archived from the task's own group
+
+
 def test_inputs_in_s3_are_downloaded_and_written_files_shipped_in_the_script(aws):
     aws.s3.put_object(Bucket="batchsite-runs", Key="data/sample.txt", Body=b"ACGT\n")
     for name in ("a", "b"):

@@ -37,7 +37,7 @@ from .caching import CacheFiles
 from .client import aws_call, chunks, error_code, queue_capacity, throttled, transient
 from .housekeeping import Housekeeping
 from .jobs import ENDED, MAX_ARRAY, QUEUED, STARTED, job_failure
-from .logs import LOG_GROUP, JobLogs
+from .logs import JobLogs, log_location
 from .workspace import S3Workspace, split_uri
 
 DESCRIBE_MAX = 100  # ids per DescribeJobs call
@@ -81,7 +81,7 @@ class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles):
         self._definitions: dict[str, tuple[str, str]] = {}  # name -> (arn, day last tagged used)
         self._stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # scripts put, and when
         self._arrays: OrderedDict[str, tuple] = OrderedDict()  # parent id -> (statusSummary, {handle: state})
-        self._streams: OrderedDict[str, str] = OrderedDict()  # handle -> CloudWatch log stream, for tails
+        self._streams: OrderedDict[str, tuple[str, str]] = OrderedDict()  # handle -> CloudWatch (group, stream)
         self._capacities: dict[str, str] = {}  # job queue -> "spot" | "on-demand"
 
     def run_root(self, wdl_name: str, run_id) -> str:
@@ -369,12 +369,11 @@ class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles):
         if detail is None:
             return JobState(JobState.DONE, reason=f"AWS Batch does not know job {handle} and it left no rc file")
         reason = job_failure(detail)
-        log_stream = detail.get("container", {}).get("logStreamName")
+        group, log_stream = log_location(detail)
         if log_stream:
-            options = detail.get("container", {}).get("logConfiguration", {}).get("options", {})
-            reason += f" (log: CloudWatch {options.get('awslogs-group', LOG_GROUP)} {log_stream})"
+            reason += f" (log: CloudWatch {group} {log_stream})"
             if archive and call_dir:
-                self._archive_log(log_stream, call_dir)
+                self._archive_log(group, log_stream, call_dir)
         return JobState(JobState.DONE, reason=reason, preempted=batch_jobs.reclaimed(detail), **times)
 
     def terminate(self, handles: Sequence[str]) -> None:

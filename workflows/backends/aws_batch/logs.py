@@ -1,11 +1,18 @@
 """Job logs on AWS Batch: the archived copy in S3 once a job ended, its CloudWatch stream until then."""
 from botocore.exceptions import ClientError
 
+from .attributes import DEFAULT_LOG_GROUP
 from .client import aws_call, error_code
 from .workspace import split_uri
 
-LOG_GROUP = "/aws/batch/job"
 LOG_CHUNK = 256 * 1024
+
+
+def log_location(detail: dict) -> tuple[str, str]:
+    """Return the CloudWatch (log group, log stream) of a described job; the stream is "" before it starts."""
+    container = detail.get("container", {})
+    options = container.get("logConfiguration", {}).get("options", {})
+    return options.get("awslogs-group", DEFAULT_LOG_GROUP), container.get("logStreamName", "")
 
 
 class JobLogs:
@@ -17,10 +24,10 @@ class JobLogs:
             if data is not None or stream != "log":
                 return (data or b"").decode("utf-8", errors="replace"), offset + len(data or b"")
         # The job's log is archived when it ends; until then, tail its CloudWatch stream.
-        log_stream = self._log_stream(handle)
+        group, log_stream = self._log_location(handle)
         if not log_stream:
             return "", offset
-        request = {"logGroupName": LOG_GROUP, "logStreamName": log_stream, "startFromHead": True}
+        request = {"logGroupName": group, "logStreamName": log_stream, "startFromHead": True}
         if isinstance(offset, str):
             request["nextToken"] = offset
         try:
@@ -32,25 +39,24 @@ class JobLogs:
             raise
         return "".join(e["message"] + "\n" for e in page["events"]), page["nextForwardToken"]
 
-    def _log_stream(self, handle: str) -> str:
+    def _log_location(self, handle: str) -> tuple[str, str]:
         if handle not in self._streams:
-            detail = self._describe([handle]).get(handle) or {}
-            log_stream = detail.get("container", {}).get("logStreamName")
-            if not log_stream:
-                return ""
+            location = log_location(self._describe([handle]).get(handle) or {})
+            if not location[1]:
+                return location
             with self._lock:
-                self._streams[handle] = log_stream
+                self._streams[handle] = location
                 while len(self._streams) > 10_000:
                     self._streams.popitem(last=False)
-        return self._streams.get(handle, "")
+        return self._streams[handle]
 
-    def _archive_log(self, log_stream: str, call_dir: str) -> None:
+    def _archive_log(self, group: str, log_stream: str, call_dir: str) -> None:
         """Keep the log of a job that died before archiving it itself (killed, out of memory)."""
         lines, token = [], None
         with aws_call("archiving the job's log"):
             try:
                 while True:
-                    request = {"logGroupName": LOG_GROUP, "logStreamName": log_stream, "startFromHead": True}
+                    request = {"logGroupName": group, "logStreamName": log_stream, "startFromHead": True}
                     page = self.logs.get_log_events(**request, **({"nextToken": token} if token else {}))
                     lines += [e["message"] + "\n" for e in page["events"]]
                     if not page["events"] or page["nextForwardToken"] == token:
