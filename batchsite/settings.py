@@ -243,6 +243,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # How soon after a change a backend is polled again while it has active jobs.
 BATCHSITE_POLL_SECONDS = {"local": float(os.environ.get("BATCHSITE_LOCAL_POLL_SECONDS", "0.1")), "aws_batch": 5.0}
+# Host folders whose files runs may take as File and Directory inputs (README, "Inputs"), separated
+# by ":". Outside them, a run may read only its team's runs' files: never another team's, nor var/.
+BATCHSITE_INPUT_PATHS = [p for p in os.environ.get("BATCHSITE_INPUT_PATHS", "").split(":") if p]
 # Files workflow expressions write for runs whose root is an object store (S3) stay here.
 BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 # A call claimed for submission is taken over (looked up on its backend by name, adopted or queued

@@ -19,3 +19,5 @@ from batchsite.settings import *  # noqa: E402,F403
 
 assert DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "tests run on PostgreSQL only"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests take File inputs from their temporary folders and the checkout's test data.
+BATCHSITE_INPUT_PATHS = [tempfile.gettempdir(), str(BASE_DIR / "tests")]  # noqa: F405

@@ -79,6 +79,16 @@ class Document:
             raise InputError(f"{self.name}.{binding.name}", "required input is missing")
         return values
 
+    def input_paths(self, inputs: dict) -> list[tuple[str, str]]:
+        """Return (input name, path) for every File and Directory value the inputs JSON names."""
+        found: list[tuple[str, str]] = []
+        for binding in self._values(inputs):
+            def note(value, key=f"{self.name}.{binding.name}"):
+                found.append((key, value.value))
+                return value.value
+            Value.rewrite_paths(binding.value, note)
+        return found
+
     def map_input_files(self, inputs: dict, map_path: Callable[[str], str]) -> dict:
         """Return the inputs JSON with every File and Directory value replaced by map_path(value)."""
         values = Value.rewrite_env_paths(self._values(inputs), lambda value: map_path(value.value))

@@ -4,11 +4,16 @@ One implementation for the browser form, the Cromwell API and run_wdl; each prob
 """
 import json
 import math
+import os
+import re
+import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from teams.models import Team
 from teams.selectors import team_limits
+from workflows.engine import is_uri
 
 LABEL_MAX = 255  # Cromwell's Label.MaxLabelLength, for keys (at least 1 character) and values
 JSON_MAX_DEPTH = 64  # nesting of a JSON value: WDL's deepest real inputs are a few levels
@@ -158,3 +163,48 @@ def batch_size_check(*, count: int, limits: dict) -> None:
     if count > limits["max_runs_per_batch"]:
         raise ValidationError({"__all__": f"the batch has {count:,} workflows; at most "
                                           f"{limits['max_runs_per_batch']:,} are allowed per batch submission"})
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def input_files_check(*, team: Team, files: list[tuple[str, str]], trusted: bool = False) -> None:
+    """Refuse File and Directory inputs a run of the team may not read, naming each input.
+
+    A file of a run is readable by runs of that run's team only; Batchsite's own files (under its
+    var folder: the database, uploads, the queue) by no run; any other host path only from a folder
+    in BATCHSITE_INPUT_PATHS, unless the submission is run_wdl's own (trusted). Object-store URIs
+    are read with the team's job role, which bounds them.
+    """
+    from workflows.models import Run  # models import this module's limits
+
+    where = {path: path if is_uri(path) else os.path.realpath(path) for _, path in files}
+    ids = {uuid.UUID(m) for w in where.values() for m in _UUID.findall(w)}
+    roots = [(root if is_uri(root) else os.path.realpath(root), team_id) for root, team_id in
+             Run.objects.filter(pk__in=ids).values_list("root", "team_id")] if ids else []
+    var = os.path.realpath(settings.VAR_DIR)
+    readable = [os.path.realpath(p) for p in settings.BATCHSITE_INPUT_PATHS]
+    problems = []
+    for key, path in files:
+        real = where[path]
+        owner = next((team_id for root, team_id in roots if _within(real, root)), None)
+        if owner is not None:
+            if owner != team.pk:
+                problems.append(f"{key}: {path} is a file of another team's run")
+        elif is_uri(path):
+            continue
+        elif _within(real, var):
+            problems.append(f"{key}: {path} is one of Batchsite's own files; a run may read only its inputs "
+                            "and its team's runs")
+        elif not trusted and not any(_within(real, folder) for folder in readable):
+            folders = ", ".join(settings.BATCHSITE_INPUT_PATHS) or "none"
+            problems.append(f"{key}: {path} is not in a folder runs may read from (BATCHSITE_INPUT_PATHS: "
+                            f"{folders})")
+        if len(problems) == 10:
+            break
+    if problems:
+        raise ValidationError({"inputs": problems})
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")

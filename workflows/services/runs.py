@@ -15,7 +15,7 @@ from workflows.services.budgets import budget_check
 from workflows.services import caching
 from workflows.services.execution import next_attempt, queued_calls_stop
 from workflows.services.limits import (
-    MAX_OPTIONS_BYTES, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
+    MAX_OPTIONS_BYTES, input_files_check, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
 )
 from workflows.services.versions import document_for
 
@@ -69,6 +69,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
         inputs = doc.check_inputs(inputs)
     except engine.InputError as exc:
         raise ValidationError({"inputs": str(exc)}) from None
+    input_files_check(team=team, files=doc.input_paths(inputs), trusted=trusted)
     target = target_resolve(team=team, project=project, workflow=workflow, options=options, trusted=trusted)
     backend_name = options.get("backend") or None
     if backend_name is not None and not isinstance(backend_name, str):
