@@ -86,6 +86,8 @@ class Run(models.Model):
     engine_state = models.BinaryField(null=True, blank=True, editable=False)
     outputs = models.JSONField(null=True, blank=True)
     failures = models.JSONField(default=list, blank=True)
+    # Steps begun and never ended: their worker was killed (the hard time limit, out of memory).
+    killed_steps = models.PositiveSmallIntegerField(default=0, editable=False)
     relaunch_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="relaunches")
     submitted = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)

@@ -13,7 +13,8 @@ RETRYING = dict(acks_late=True, ignore_result=True, autoretry_for=(TransientBack
 
 
 # Backstops to the step's own budget (run_advance fails the run when the soft limit strikes): the hard
-# limit kills a worker child stuck in one C call, which the budget cannot interrupt.
+# limit kills a worker child stuck in one C call, which the budget cannot interrupt (the run fails
+# after MAX_KILLED_STEPS such kills).
 @shared_task(name="workflows.advance_run", soft_time_limit=settings.BATCHSITE_STEP_SECONDS + 60,
              time_limit=settings.BATCHSITE_STEP_SECONDS + 120, **RETRYING)
 def run_advance_task(run_id: str) -> None:

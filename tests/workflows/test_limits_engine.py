@@ -128,7 +128,7 @@ def test_a_step_over_the_sites_time_or_memory_budget_fails_the_run_saying_so(pro
     began = time.monotonic()
     with override_settings(**budget):
         run_advance(run_id=run.pk)
-    assert time.monotonic() - began < 10
+    assert time.monotonic() - began < 60  # unbudgeted, the step would run for minutes
     assert message in failure_of(run)
 
 

@@ -222,3 +222,32 @@ def test_a_worker_killed_while_holding_the_next_poll_stalls_polling_for_at_most_
     assert waited < 3 + 1.5  # the next tick (every 3 s) polls again, then polls follow every 0.1 s
     run.refresh_from_db()
     assert run.status == "Succeeded" and run.outputs == {"wf.out": "opened"}
+
+
+STUCK = """version 1.0
+workflow stuck {
+  String never = sub("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "(a+)+$", "")
+  output { String out = never }
+}
+"""
+
+
+def test_a_step_that_kills_its_worker_three_times_fails_its_run_saying_so(services, project, alice, tmp_path):
+    env, logs = services
+    the_worker = worker(env, logs / "worker.log", concurrency=1)
+    with running(the_worker, beat(env, logs / "beat.log")):
+        run = submit(project, alice, STUCK)
+        # The regex runs in C, where neither the step's budget nor Celery's soft limit reaches it: the
+        # worker's hard time limit (or the kernel, for memory) kills it, as here.
+        for killed in range(1, 4):
+            wait_until(lambda: Run.objects.get(pk=run.pk).killed_steps >= killed, timeout=60,
+                       message=f"step {killed} starting")
+            time.sleep(0.5)
+            the_worker.kill()
+            the_worker.start()
+        status = wait_until(lambda: (s := Run.objects.get(pk=run.pk).status) in Run.TERMINAL and s,
+                            timeout=60, message="the run ending")
+    run.refresh_from_db()
+    assert status == "Failed"
+    assert "stepping the run's workflow killed its worker 3 times (the hard time limit of 420 s" in \
+        run.failures[0]["message"]

@@ -15,6 +15,7 @@ import os
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from workflows import engine
@@ -29,6 +30,7 @@ from workflows.services.versions import document_for
 # What fails the run, with its message, when stepping raises it.
 STEP_ERRORS = (*ENGINE_ERRORS, engine.LimitError)
 _TRIES = 3
+MAX_KILLED_STEPS = 3  # a run whose steps keep killing their worker fails rather than kill it forever
 
 
 class _Lost(Exception):
@@ -105,6 +107,21 @@ def _advance(run_id) -> bool:
         return False
     if run.engine_state is not None and not finished:
         return False  # nothing happened since the last step
+    if run.killed_steps >= MAX_KILLED_STEPS:
+        _fail(run_id, message=f"stepping the run's workflow killed its worker {run.killed_steps} times (the "
+                              f"hard time limit of {settings.BATCHSITE_STEP_SECONDS + 120:g} s, or out of memory)")
+        return False
+    # Counted before the step and uncounted after it, whatever its outcome: only a killed worker leaves it.
+    Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") + 1)
+    try:
+        return _step_and_write(run, finished)
+    finally:
+        Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") - 1)
+
+
+def _step_and_write(run: Run, finished: list[tuple]) -> bool:
+    """Step the run within its budget and save what the step made; return whether more calls finished."""
+    run_id = run.pk
     try:
         task_calls, saved, outputs = engine.within_budget(
             functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs in finished]),
