@@ -233,3 +233,8 @@ def test_the_openapi_document_lists_every_route(client):
                                                  "/runs/{run_id}/cancel", "/runs/{run_id}/tasks",
                                                  "/runs/{run_id}/tasks/{task_id}")}
     assert "workflow_attachment" in str(paths[f"{WES}/runs"]["post"]["requestBody"])
+
+
+def test_the_api_root_is_a_json_404(client, alice_auth):
+    response = client.get(f"{WES}/", **alice_auth)
+    assert response.status_code == 404 and response.json()["msg"] == f"No WES route {WES}/: see {WES}/openapi.json"

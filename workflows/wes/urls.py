@@ -5,7 +5,7 @@ from django.http import HttpResponseNotAllowed
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from workflows.wes.api import api
+from workflows.wes.api import BASE_PATH, api
 from workflows.wes.errors import error_response
 
 
@@ -23,13 +23,15 @@ def _json_not_allowed(view):
 
 
 @csrf_exempt
-def _not_found(request, rest):
-    return error_response(404, f"No WES route {request.path[:200]}: see /api/ga4gh/wes/v1/openapi.json")
+def _not_found(request, rest="", **kwargs):
+    return error_response(404, f"No WES route {request.path[:200]}: see {BASE_PATH}/openapi.json")
 
 
 app_name = "wes"
 urlpatterns = [
-    *(URLPattern(route.pattern, _json_not_allowed(route.callback), route.default_args, route.name)
+    # django-ninja's api-root (named for reverse(); its own view raises a bare Http404) answers ErrorResponse too
+    *(URLPattern(route.pattern, _not_found if route.name == "api-root" else _json_not_allowed(route.callback),
+                 route.default_args, route.name)
       for route in api.urls[0]),
     path("<path:rest>", _not_found, name="not_found"),
 ]
