@@ -19,12 +19,24 @@ from workflows.models import Call, Run
 from workflows.services.caching import OPTIONS as CACHE_OPTIONS
 from workflows.wes import schemas, selectors, services
 from workflows.wes.errors import WesError, error_response, validation_message
-from workflows.wes.run_request import ENGINE, WDL_VERSIONS, run_request_parse
+from workflows.wes.run_request import ATTACHMENT, ENGINE, TEXT_PARTS, WDL_VERSIONS, run_request_parse
 
 logger = logging.getLogger("batchsite.wes")
 BASE_PATH = "/api/ga4gh/wes/v1"
 DEFAULT_PAGE_SIZE = 100
 PROTOCOLS = {"local": "file", "aws_batch": "s3"}  # what File inputs each kind of backend reads
+ERRORS = frozenset({400, 401, 403, 404, 405, 413, 415, 500})  # each answered with ErrorResponse
+
+
+# parsed by run_request_parse, which keeps the attachments' folders (django-ninja's File would drop them)
+RUN_REQUEST_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+    **{name: {"type": "string"} for name in TEXT_PARTS},
+    ATTACHMENT: {"type": "array", "items": {"type": "string", "format": "binary"}},
+}}}}}
+
+
+def _answers(schema) -> dict:
+    return {200: schema, ERRORS: schemas.ErrorResponse}
 
 
 class ApiToken(AuthBase):
@@ -128,8 +140,8 @@ def _task_log(request, call: Call) -> dict:
             "exit_code": call.return_code, "system_logs": system, "tes_uri": None}
 
 
-@api.get("/service-info", response=schemas.ServiceInfo, auth=[ApiToken(), AnonymousWithoutCredentials()],
-         summary="GetServiceInfo")
+@api.get("/service-info", response=_answers(schemas.ServiceInfo), summary="GetServiceInfo",
+         auth=[ApiToken(), AnonymousWithoutCredentials()])
 def service_info(request):
     """Describe this service; system_state_counts count the runs of the caller's teams (none when anonymous)."""
     user = request.auth
@@ -158,27 +170,22 @@ def service_info(request):
     }
 
 
-@api.get("/runs", response=schemas.RunListResponse, summary="ListRuns")
+@api.get("/runs", response=_answers(schemas.RunListResponse), summary="ListRuns")
 def list_runs(request, page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1), page_token: str = Query("", max_length=500)):
     """List the runs of the caller's teams, newest first; page_size above 1,000 gets 1,000."""
     runs, token = selectors.run_page(user=request.auth, page_size=page_size, token=page_token)
     return {"runs": [_summary(run) for run in runs], "next_page_token": token}
 
 
-@api.post("/runs", response=schemas.RunId, summary="RunWorkflow", openapi_extra={"requestBody": {
-    "required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
-        **{name: {"type": "string"} for name in ("workflow_params", "workflow_type", "workflow_type_version", "tags",
-                                                 "workflow_engine", "workflow_engine_version",
-                                                 "workflow_engine_parameters", "workflow_url")},
-        "workflow_attachment": {"type": "array", "items": {"type": "string", "format": "binary"}},
-    }}}}}})
+@api.post("/runs", response=_answers(schemas.RunId), summary="RunWorkflow",
+          openapi_extra={"requestBody": RUN_REQUEST_BODY})
 def run_workflow(request):
     """Start a run of the attached WDL; workflow_url names the main file among the attachments."""
     run = services.wes_run_submit(user=request.auth, run_request=run_request_parse(request))
     return {"run_id": str(run.pk)}
 
 
-@api.get("/runs/{run_id}", response=schemas.RunLog, summary="GetRunLog")
+@api.get("/runs/{run_id}", response=_answers(schemas.RunLog), summary="GetRunLog")
 def get_run_log(request, run_id: str):
     """Describe a run: what it was submitted with, its state, outputs, and where its tasks are listed."""
     run = selectors.wes_run_get(user=request.auth, run_id=run_id)
@@ -197,13 +204,13 @@ def get_run_log(request, run_id: str):
     }
 
 
-@api.get("/runs/{run_id}/status", response=schemas.RunStatus, summary="GetRunStatus")
+@api.get("/runs/{run_id}/status", response=_answers(schemas.RunStatus), summary="GetRunStatus")
 def get_run_status(request, run_id: str):
     run = selectors.wes_run_get(user=request.auth, run_id=run_id)
     return {"run_id": str(run.pk), "state": run.wes_state}
 
 
-@api.post("/runs/{run_id}/cancel", response=schemas.RunId, summary="CancelRun")
+@api.post("/runs/{run_id}/cancel", response=_answers(schemas.RunId), summary="CancelRun")
 def cancel_run(request, run_id: str):
     """Abort a run: CANCELING until its jobs have stopped, then CANCELED."""
     run = selectors.wes_run_get(user=request.auth, run_id=run_id, write=True)
@@ -211,7 +218,7 @@ def cancel_run(request, run_id: str):
     return {"run_id": str(run.pk)}
 
 
-@api.get("/runs/{run_id}/tasks", response=schemas.TaskListResponse, summary="ListTasks")
+@api.get("/runs/{run_id}/tasks", response=_answers(schemas.TaskListResponse), summary="ListTasks")
 def list_tasks(request, run_id: str, page_size: int = Query(DEFAULT_PAGE_SIZE, ge=1),
                page_token: str = Query("", max_length=500)):
     """List a run's call attempts (one task per shard and attempt) in the order they were created."""
@@ -220,7 +227,7 @@ def list_tasks(request, run_id: str, page_size: int = Query(DEFAULT_PAGE_SIZE, g
     return {"task_logs": [_task_log(request, call) for call in calls], "next_page_token": token}
 
 
-@api.get("/runs/{run_id}/tasks/{task_id}", response=schemas.TaskLog, summary="GetTask")
+@api.get("/runs/{run_id}/tasks/{task_id}", response=_answers(schemas.TaskLog), summary="GetTask")
 def get_task(request, run_id: str, task_id: str):
     run = selectors.wes_run_get(user=request.auth, run_id=run_id)
     return _task_log(request, selectors.task_get(run=run, task_id=task_id))

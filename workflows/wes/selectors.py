@@ -51,7 +51,7 @@ def wes_runs(*, user) -> QuerySet[Run]:
 
 
 def wes_run_get(*, user, run_id: str, write: bool = False) -> Run:
-    """Return a run of the user's teams with its wes_state; 404 if unknown, foreign or malformed, 403 for a write not theirs."""
+    """Return a run of the user's teams with its wes_state: 404 unknown, foreign or malformed; 403 not theirs."""
     try:
         pk = uuid.UUID(run_id)
     except ValueError:
@@ -113,7 +113,8 @@ def task_page(*, run: Run, page_size: int, token: str) -> tuple[list[Call], str]
 
 def task_get(*, run: Run, task_id: str) -> Call:
     """Return one call attempt of a run (the caller checked access to the run); 404 if it has no such task."""
-    call = Call.objects.filter(run=run, pk=int(task_id)).first() if re.fullmatch(r"[0-9]{1,18}", task_id) else None
+    valid = re.fullmatch(r"[0-9]{1,18}", task_id)
+    call = Call.objects.filter(run=run, pk=int(task_id)).first() if valid else None
     if call is None:
         raise WesError(404, f"Run {run.pk} has no task {task_id[:100]!r}")
     return call

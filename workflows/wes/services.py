@@ -26,7 +26,7 @@ def wes_project_resolve(*, user, run_request: RunRequest) -> Project:
 
 
 def wes_run_submit(*, user, run_request: RunRequest) -> Run:
-    """Start a run of the attached workflow in the user's project, with the team's limits and budgets; all or nothing."""
+    """Start a run of the attached workflow in the user's project, within the team's limits and budgets; all or none."""
     project = wes_project_resolve(user=user, run_request=run_request)
     labels, options = dict(run_request.tags), dict(run_request.options)
     if PROJECT_LABEL in options:  # where the run landed shows as the label, as through the Cromwell API
