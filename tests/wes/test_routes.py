@@ -68,6 +68,7 @@ def test_service_info_describes_the_service_and_counts_only_the_callers_runs(cli
     assert info["supported_filesystem_protocols"] == ["file"]
     assert info["workflow_engine_versions"] == {"Batchsite": {"workflow_engine_version": ["batchsite-1"]}}
     assert info["type"] == {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"}
+    assert info["id"] == "testserver.wes"  # the host, reversed: org.example.batchsite.wes for batchsite.example.org
     assert info["auth_instructions_url"] == "http://testserver/account/tokens/"
     assert {"name": "batchsite-project", "type": "string", "default_value": None} in \
         info["default_workflow_engine_parameters"]

@@ -149,7 +149,7 @@ def service_info(request):
     base = request.build_absolute_uri("/").rstrip("/")
     default_backend = config.default_backend
     return {
-        "id": f"{request.get_host().split(':')[0]}.batchsite.wes", "name": "Batchsite",
+        "id": ".".join([*reversed(request.get_host().split(":")[0].split(".")), "wes"]), "name": "Batchsite",
         "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
         "description": "Runs WDL workflows on AWS Batch or a local sandboxed backend, for teams.",
         "organization": {"name": "Batchsite", "url": base}, "documentationUrl": f"{base}{BASE_PATH}/openapi.json",
