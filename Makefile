@@ -18,8 +18,8 @@ $(VENV)/.requirements-dev: $(VENV)/.requirements requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
-# cromshell and cromwell-tools each in a virtualenv of their own (their pins conflict), for the API tests.
-CLIENT_VENVS := .venv-cromshell/.requirements .venv-cromwell-tools/.requirements
+# cromshell, cromwell-tools and wes-client each in a virtualenv of their own (their pins conflict), for the API tests.
+CLIENT_VENVS := .venv-cromshell/.requirements .venv-cromwell-tools/.requirements .venv-wes/.requirements
 
 .venv-%/.requirements: tests/api/clients/%.txt
 	@test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*

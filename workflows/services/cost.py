@@ -16,6 +16,7 @@ from workflows.models import Call, Price
 CURRENCY = "USD"
 PRICE_CACHE_SECONDS = 30  # how long a worker prices with a table it read, after an operator edits it
 DEFAULT_PREEMPTIBLE = 3  # retries after Spot reclaims, unless the task or the provider says otherwise
+RECLAIM_FAILURE = "the job's host was reclaimed"  # how a call that reclaims ended begins its failure (WES: PREEMPTED)
 _CACHE_KEY = "batchsite:price-table"
 _PLACES = Decimal("0.000001")
 
@@ -53,7 +54,7 @@ def attempt_outcome(call: Call, reason: str, *, preempted: bool) -> tuple[str, s
     if reclaims < budget:
         return Call.Status.PREEMPTED, reason
     times = f"{reclaims + 1} time{'s' if reclaims else ''}"
-    return Call.Status.FAILED, (f"the job's host was reclaimed {times}, more than the {budget} retries allowed "
+    return Call.Status.FAILED, (f"{RECLAIM_FAILURE} {times}, more than the {budget} retries allowed "
                                 f"after a reclaim (runtime attribute preemptible, or the provider's default): {reason}")
 
 

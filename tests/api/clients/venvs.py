@@ -1,4 +1,4 @@
-"""The Cromwell clients, each in a virtualenv of its own beside Batchsite's (`make clients` builds them too)."""
+"""The API clients (cromshell, cromwell-tools, wes-client), each in a virtualenv of its own (`make clients` builds them too)."""
 import fcntl
 import shutil
 import subprocess
