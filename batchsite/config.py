@@ -218,6 +218,7 @@ def describe(config: BatchsiteConfig) -> str:
     lines.append(f"call-caching: {'enabled' if caching.enabled else 'off'}" + (
         f", invalidate-bad-cache-results {str(caching.invalidate_bad_cache_results).lower()}, max-result-age-days "
         f"{caching.max_result_age_days or 'none'}" if caching.enabled else ""))
+    lines.append(f"workflow-url.allowed-prefixes: {', '.join(config.workflow_url_prefixes) or '(none: workflowUrl refused)'}")
     auths = ", ".join(f"{a.name} ({a.scheme})" for a in config.aws.auths)
     region = config.aws.region or "(boto3 default)"
     lines.append(f"aws: application {config.aws.application_name}, region {region}, auths {auths}")

@@ -30,8 +30,7 @@ router = Router(tags=["Workflows"])
 
 
 def answers(ok, *codes: int, ok_code: int = 200) -> dict:
-    """Return an operation's documented answers: ok (None: not JSON, see openapi_extra), and Cromwell's failure
-    body for 401 and codes."""
+    """Return an operation's documented answers: ok (None: not JSON) and Cromwell's failure body for 401 and codes."""
     return {frozenset({401, *codes}): FailureResponse} | ({ok_code: ok} if ok is not None else {})
 
 
