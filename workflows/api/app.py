@@ -16,7 +16,16 @@ logger = logging.getLogger("batchsite.api")
 
 
 class CromwellApi(NinjaAPI):
-    """A NinjaAPI whose document lists each GET route once (HEAD reaches the same view)."""
+    """A NinjaAPI mounted at the site's root, whose document lists each GET route once (HEAD reaches it too)."""
+
+    @property
+    def urls(self):
+        # without ninja's own page at the API's root: the site's root is the teams' dashboard
+        patterns, app_name, namespace = super().urls
+        return [pattern for pattern in patterns if pattern.name != "api-root"], app_name, namespace
+
+    def get_root_path(self, path_params):
+        return "/"
 
     def get_openapi_schema(self, **kwargs):
         schema = super().get_openapi_schema(**kwargs)
