@@ -155,6 +155,8 @@ class BatchsiteConfig:
     # (key path, placeholder) for values still holding Cromwell's "<...>" examples.
     placeholders: tuple[tuple[str, str], ...] = ()
     source: str = ""
+    # URL prefixes a submission's workflowUrl may start with (workflow-url.allowed-prefixes); none: refused.
+    workflow_url_prefixes: tuple[str, ...] = ()
 
     def provider(self, name: str | None = None) -> ProviderConfig:
         """Return the named provider (default: backend.default) if no placeholder is left in it."""
@@ -216,6 +218,7 @@ def describe(config: BatchsiteConfig) -> str:
     lines.append(f"call-caching: {'enabled' if caching.enabled else 'off'}" + (
         f", invalidate-bad-cache-results {str(caching.invalidate_bad_cache_results).lower()}, max-result-age-days "
         f"{caching.max_result_age_days or 'none'}" if caching.enabled else ""))
+    lines.append(f"workflow-url.allowed-prefixes: {', '.join(config.workflow_url_prefixes) or '(none: workflowUrl refused)'}")
     auths = ", ".join(f"{a.name} ({a.scheme})" for a in config.aws.auths)
     region = config.aws.region or "(boto3 default)"
     lines.append(f"aws: application {config.aws.application_name}, region {region}, auths {auths}")
@@ -256,7 +259,22 @@ def _build(tree: Mapping, notes: list[str], source: str) -> BatchsiteConfig:
         default_backend=default, providers=MappingProxyType(providers), aws=aws,
         notes=tuple(notes), placeholders=tuple(placeholders), source=source,
         call_caching=_call_caching(obj(tree, "call-caching", "")),
+        workflow_url_prefixes=_url_prefixes(tree, "allowed-prefixes", "workflow-url"),
     )
+
+
+def _url_prefixes(tree: Mapping, key: str, path: str) -> tuple[str, ...]:
+    value = value_at(tree, f"{path}.{key}", "")
+    if value is MISSING:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{join(path, key)}: expected a list of URL prefixes, got {show(value)}")
+    for item in value:
+        # a prefix must end its host ("https://host/"), so "https://host" cannot also allow "https://host.evil"
+        if not isinstance(item, str) or not re.fullmatch(r"https?://[^/?#@\s]+/\S*", item):
+            raise ConfigError(f"{join(path, key)}: {show(item)} is not an http(s) URL prefix ending its host "
+                              'with "/", such as "https://raw.githubusercontent.com/my-org/"')
+    return tuple(value)
 
 
 def _bool(tree: Mapping, key: str, path: str, *, default: bool) -> bool:

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from teams import views as team_views
+from workflows.api.app import api as cromwell_api
+from workflows.api.middleware import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,10 +12,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/tokens/", team_views.tokens, name="tokens"),
     path("account/tokens/<int:pk>/revoke/", team_views.token_revoke, name="token_revoke"),
-    path("api/ga4gh/wes/v1/", include("workflows.wes.urls")),  # before the Cromwell API's catch-all
-    path("", include("workflows.api.urls")),
+    path("api/ga4gh/wes/v1/", include("workflows.wes.urls")),
+    path("", cromwell_api.urls),
     path("", include("workflows.urls")),
     path("", include("teams.urls")),
+    re_path(r"^(api|engine)/", api_not_found, name="api_not_found"),  # last: after every API's routes
 ]
 
 

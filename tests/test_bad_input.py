@@ -68,9 +68,9 @@ def good_value(name: str, param: str, world) -> str:
         return "genomics"
     if param == "project_slug":
         return "exomes"
-    if param in ("run_id",) or (param == "pk" and name.startswith("workflows:run_")):
+    if param in ("run_id", "id") or (param == "pk" and name.startswith("workflows:run_")):
         return str(world["run"].pk)
-    if param in ("call_pk", "task_id") or (param == "pk" and name.startswith("workflows:call_")):
+    if param in ("call_pk", "call", "task_id") or (param == "pk" and name.startswith("workflows:call_")):
         return str(world["call"].pk)
     if param == "pk" and name == "token_revoke":
         return str(world["spare_token"].pk)

@@ -95,3 +95,42 @@ def test_a_call_of_another_teams_run_is_404_through_ones_own_run_id(client, alic
     assert response.json() == {"status": "fail", "message": f"Unrecognized call {call.pk} of workflow {carols_run}"}
     mine = client.get(f"/api/workflows/v1/{alices_run.pk}/calls/{call.pk}/log", **alice_auth)
     assert mine.status_code == 200 and mine.content.decode() == "alice's results\n"
+
+
+def test_a_wrong_method_is_cromwells_405_naming_the_allowed_ones(client, alices_run, alice_auth):
+    response = client.put(f"/api/workflows/v1/{alices_run.pk}/labels", **alice_auth)
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD, PATCH"
+    assert response.json() == {"status": "fail", "message": "HTTP method not allowed, supported methods: GET, HEAD, PATCH"}
+
+
+def test_head_reaches_every_get_route(client, alices_run, alice_auth, carol_auth):
+    assert client.head(f"/api/workflows/v1/{alices_run.pk}/status", **alice_auth).status_code == 200
+    assert client.head(f"/api/workflows/v1/{alices_run.pk}/status", **carol_auth).status_code == 404
+    assert client.head("/engine/v1/version").status_code == 200
+
+
+def test_errors_raised_before_any_api_view_are_json_too(client, alice_auth):
+    from django.test import Client
+
+    bad_host = Client(HTTP_HOST="evil.example").get("/api/workflows/v1/backends", **alice_auth)
+    assert bad_host.status_code == 400 and bad_host.json()["status"] == "fail"
+    unknown = client.get("/engine/v2/nothing")
+    assert unknown.status_code == 404 and unknown.json()["message"] == "No API route /engine/v2/nothing: see " \
+                                                                      "/api/openapi.json"
+
+
+def test_a_request_body_over_djangos_limit_is_a_json_413(client, alice_auth, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = client.post("/api/workflows/v1", {"workflowSource": "x" * 200}, **alice_auth)
+    assert response.status_code == 413 and response.json()["status"] == "fail"
+
+
+def test_a_browser_session_reads_but_never_writes(client, alices_run, alice, carol):
+    client.force_login(alice)
+    assert client.get(f"/api/workflows/v1/{alices_run.pk}/status").json()["status"] == "On Hold"
+    response = client.post(f"/api/workflows/v1/{alices_run.pk}/abort")
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Basic")
+    alices_run.refresh_from_db()
+    assert alices_run.status == Run.Status.ON_HOLD
+    client.force_login(carol)
+    assert client.get(f"/api/workflows/v1/{alices_run.pk}/status").status_code == 404

@@ -5,9 +5,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from workflows import engine
-from workflows.api.forms import Part
+from workflows.api.forms import Part, inputs_load
+from workflows.api.urlfetch import workflow_url_fetch
 from workflows.services import wdl_check
-from workflows.services.limits import json_load, json_problem
+from workflows.services.limits import json_problem
 
 _PRIMITIVES = {"String", "File", "Directory", "Float", "Int", "Boolean"}
 
@@ -26,28 +27,34 @@ def _split_args(text: str) -> list[str]:
     return args
 
 
-def value_type(type_text: str) -> dict:
-    """Return Cromwell's valueType for a WDL type as miniwdl prints it ("Array[File]+?", "Map[String,Int]")."""
+def value_type(type_text: str, structs: dict[str, dict[str, str]] | None = None) -> dict:
+    """Return Cromwell's valueType for a WDL type as miniwdl prints it ("Array[File]+?", "Map[String,Int]").
+
+    structs maps each struct's name to its members' types (Document.structs); Cromwell describes a
+    struct as an Object with objectFieldTypes, and every Array with nonEmpty (true for Array[T]+).
+    """
+    structs = structs or {}
     text = type_text.strip()
     if text.endswith("?"):
-        return {"typeName": "Optional", "optionalType": value_type(text[:-1])}
+        return {"typeName": "Optional", "optionalType": value_type(text[:-1], structs)}
     non_empty = text.endswith("+")
     text = text.rstrip("+")
     match = re.fullmatch(r"(\w+)\[(.*)\]", text)
     if match:
         name, args = match.group(1), _split_args(match.group(2))
         if name == "Array" and len(args) == 1:
-            result = {"typeName": "Array", "arrayType": value_type(args[0])}
-            if non_empty:
-                result["nonEmpty"] = True
-            return result
+            return {"typeName": "Array", "arrayType": value_type(args[0], structs), "nonEmpty": non_empty}
         if name == "Map" and len(args) == 2:
-            return {"typeName": "Map", "mapType": {"keyType": value_type(args[0]), "valueType": value_type(args[1])}}
+            return {"typeName": "Map", "mapType": {"keyType": value_type(args[0], structs),
+                                                   "valueType": value_type(args[1], structs)}}
         if name == "Pair" and len(args) == 2:
-            return {"typeName": "Pair", "pairType": {"leftType": value_type(args[0]), "rightType": value_type(args[1])}}
+            return {"typeName": "Pair", "pairType": {"leftType": value_type(args[0], structs),
+                                                     "rightType": value_type(args[1], structs)}}
     if text in _PRIMITIVES:
         return {"typeName": text}
-    return {"typeName": "Object", "objectFieldTypes": []}  # a struct or Object: miniwdl's text has no members
+    members = structs.get(text, {})  # a struct; WDL's untyped Object has no members to list
+    return {"typeName": "Object", "objectFieldTypes": [
+        {"fieldName": name, "fieldType": value_type(member, structs)} for name, member in members.items()]}
 
 
 def _declared_version(source: str) -> str:
@@ -56,16 +63,21 @@ def _declared_version(source: str) -> str:
 
 
 def workflow_describe(parts: dict[str, Part]) -> dict:
-    """Validate a WDL (and, when given, its inputs) and describe its inputs, outputs and images."""
+    """Validate a WDL (and, when given, its inputs) and describe its inputs, outputs, meta and images.
+
+    As womtool: a library of tasks is valid but not a runnable workflow; a WDL that fails to load is answered
+    200 with its errors; a WDL that cannot be had (no source, a workflowUrl refused) is a 400.
+    """
     source_part = parts.get("workflowSource") or parts.get("wdlSource")
+    if source_part is None and "workflowUrl" in parts:
+        source_part = Part(*workflow_url_fetch(parts["workflowUrl"].text()))
     if source_part is None:
-        message = ("workflowUrl is not supported: this server does not fetch workflows from URLs"
-                   if "workflowUrl" in parts else "Either workflowSource or workflowUrl must be supplied")
-        return _invalid([message], "draft-2")
+        return _invalid(["Either workflowSource or workflowUrl must be supplied"], "draft-2")
     version = _declared_version(source_part.text())
     imports = parts["workflowDependencies"].data if "workflowDependencies" in parts else None
     try:
-        doc = wdl_check(source=source_part.data, filename=source_part.filename or "main.wdl", imports=imports or None)
+        doc = wdl_check(source=source_part.data, filename=source_part.filename or "main.wdl", imports=imports or None,
+                        runnable=False)
     except ValidationError as exc:
         return _invalid(exc.messages, version)
     errors = []
@@ -75,13 +87,15 @@ def workflow_describe(parts: dict[str, Part]) -> dict:
         errors.append(f"The inputs are {len(inputs_part.data):,} bytes; at most {limit:,} are allowed")
     elif inputs_part is not None and inputs_part.data.strip():
         try:
-            inputs = json_load(inputs_part.text())
+            inputs = inputs_load(inputs_part.text())
         except ValueError as exc:
             errors.append(f"The inputs are {exc}")
         else:
             problem = json_problem(inputs) if isinstance(inputs, dict) else "The inputs must be a JSON object"
             if problem:
                 errors.append(problem)
+            elif doc.executable is None:
+                errors.append("There is no workflow or task to check the inputs against")
             else:
                 try:
                     doc.check_inputs(inputs)
@@ -92,17 +106,17 @@ def workflow_describe(parts: dict[str, Part]) -> dict:
         "errors": errors,
         "validWorkflow": True,
         "name": doc.name,
-        "inputs": [{"name": spec.name, "valueType": value_type(spec.type), "typeDisplayName": spec.type,
+        "inputs": [{"name": spec.name, "valueType": value_type(spec.type, doc.structs), "typeDisplayName": spec.type,
                     "optional": spec.optional or spec.default is not None, "default": spec.default}
                    for spec in doc.inputs],
-        "outputs": [{"name": spec.name, "valueType": value_type(spec.type), "typeDisplayName": spec.type}
+        "outputs": [{"name": spec.name, "valueType": value_type(spec.type, doc.structs), "typeDisplayName": spec.type}
                     for spec in doc.outputs],
         "images": list(doc.images),
         "submittedDescriptorType": {"descriptorType": "WDL", "descriptorTypeVersion": doc.version},
         "importedDescriptorTypes": [],
-        "meta": {},
-        "parameterMeta": {},
-        "isRunnableWorkflow": True,
+        "meta": doc.meta,
+        "parameterMeta": doc.parameter_meta,
+        "isRunnableWorkflow": doc.tree.workflow is not None,  # as womtool: a lone task is described, not runnable
     }
 
 

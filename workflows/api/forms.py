@@ -4,9 +4,11 @@ import json
 import re
 import uuid
 
+import yaml
 from django.utils.text import get_valid_filename
 
 from workflows.api.http import ApiError
+from workflows.api.urlfetch import workflow_url_fetch
 from workflows.services.versions import MAX_IMPORTS_BYTES
 from workflows.services.limits import (
     MAX_OPTIONS_BYTES, inputs_problems, json_load, json_problem, labels_problems,
@@ -66,9 +68,47 @@ def _json(text: str, what: str, errors: list[str]):
     return None
 
 
-def _json_objects(text: str, what: str, errors: list[str]) -> list[dict] | None:
+class _JsonYamlLoader(yaml.SafeLoader):
+    """YAML holding only what JSON can: no aliases (no "billion laughs"), dates left as text."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not accepted")
+        return super().compose_node(parent, index)
+
+
+def inputs_load(text: str):
+    """Parse inputs as Cromwell does: JSON, or YAML when it is not JSON; every problem is a ValueError saying what.
+
+    Text that starts like JSON ({ or [) is judged as JSON, so its error points at the JSON mistake.
+    """
+    try:
+        return json_load(text)
+    except ValueError:
+        if text.lstrip()[:1] in ("{", "["):
+            raise
+    try:
+        value = yaml.load(text, Loader=_JsonYamlLoader)
+        return json_load(json.dumps(value, allow_nan=True))  # only JSON's types, within json_load's bounds
+    except (yaml.YAMLError, RecursionError, TypeError, ValueError) as exc:
+        problem = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ValueError(f"neither JSON nor YAML: {problem}") from None
+
+
+def _json_objects(text: str, what: str, errors: list[str], *, yaml_ok: bool = False) -> list[dict] | None:
     before = len(errors)
-    value = _json(text, what, errors)
+    if yaml_ok:
+        try:
+            value = inputs_load(text)
+        except ValueError as exc:
+            errors.append(f"{what} is {exc}")
+    else:
+        value = _json(text, what, errors)
     if len(errors) > before:
         return None
     items = value if isinstance(value, list) else [value]
@@ -150,9 +190,6 @@ def submission_parse(parts: dict[str, Part], *, batch: bool, limits: dict) -> Su
     elif len(sources) > 1:
         errors.append(f"{' and '.join(sources)} can't both be supplied" if len(sources) == 2
                       else "wdlSource, workflowSource and workflowUrl all 3 can't be supplied")
-    elif sources == ["workflowUrl"]:
-        errors.append("workflowUrl is not supported: this server does not fetch workflows from URLs; "
-                      "send the WDL itself as workflowSource (and its imports as workflowDependencies)")
     if "wdlSource" in parts:
         warnings.append("The 'wdlSource' parameter name has been deprecated in favor of 'workflowSource'.")
     source_part = parts.get("workflowSource") or parts.get("wdlSource")
@@ -188,7 +225,7 @@ def submission_parse(parts: dict[str, Part], *, batch: bool, limits: dict) -> Su
     if _too_big(parts, "workflowInputs", per_run * most_runs, errors):
         inputs = None
     elif "workflowInputs" in parts and parts["workflowInputs"].data.strip():
-        inputs = _json_objects(parts["workflowInputs"].text(), "workflowInputs", errors)
+        inputs = _json_objects(parts["workflowInputs"].text(), "workflowInputs", errors, yaml_ok=True)
     elif batch:
         errors.append("No inputs were provided")
         inputs = None
@@ -201,7 +238,7 @@ def submission_parse(parts: dict[str, Part], *, batch: bool, limits: dict) -> Su
                 continue
             if _too_big(parts, name, per_run, errors):
                 continue
-            objects = _json_objects(parts[name].text(), name, errors)
+            objects = _json_objects(parts[name].text(), name, errors, yaml_ok=True)
             if objects is not None and len(objects) != 1:
                 errors.append(f"{name} must be a single JSON object")
             elif objects is not None:
@@ -239,6 +276,8 @@ def submission_parse(parts: dict[str, Part], *, batch: bool, limits: dict) -> Su
         raise ApiError(400, "Error(s): " + "\n".join(errors), errors)
     if not batch and len(inputs) > 1:
         raise ApiError(400, "To submit more than one workflow at a time, use the batch endpoint.")
+    if source_part is None:  # fetched last, once everything else is known to be right
+        source_part = Part(*workflow_url_fetch(parts["workflowUrl"].text()))
     filename = get_valid_filename((source_part.filename or "").rsplit("/", 1)[-1] or "main.wdl")
     if not filename.endswith(".wdl"):
         filename = "main.wdl"

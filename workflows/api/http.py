@@ -1,13 +1,11 @@
-"""Cromwell's response bodies, HTTP Basic authentication with API tokens, and the view decorator."""
+"""Cromwell's response bodies and HTTP Basic authentication with API tokens (authenticate, TokenAuth)."""
 import base64
 import binascii
-import functools
 import uuid
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation, ValidationError
-from django.http import Http404, JsonResponse, UnreadablePostError
-from django.http.multipartparser import MultiPartParserError
-from django.views.decorators.csrf import csrf_exempt
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from ninja.security.base import AuthBase
 
 from teams.services import api_token_authenticate
 
@@ -69,49 +67,32 @@ def authenticate(request):
     return None
 
 
-def api_view(*methods: str, auth: bool = True):
-    """Make a view an API endpoint: allowed methods, token auth (401 JSON), and no HTML error pages.
+class TokenAuth(AuthBase):
+    """django-ninja's auth: an API token (HTTP Basic or Bearer); a browser session also reads (GET, HEAD).
 
-    A browser session also authenticates safe (GET) requests, so the UI can link to logs and timing.
+    The session lets the UI link to logs and timing; it never authorizes a write, so no CSRF check is needed.
     """
-    allowed = {m.upper() for m in methods} | ({"HEAD"} if "GET" in methods else set())
 
-    def decorate(view):
-        @csrf_exempt
-        @functools.wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in allowed:
-                return failure(405, f"HTTP method not allowed, supported methods: {', '.join(sorted(allowed))}",
-                               Allow=", ".join(sorted(allowed)))
-            if auth:
-                user = authenticate(request)
-                if user is None and request.method in ("GET", "HEAD") and request.user.is_authenticated \
-                        and "HTTP_AUTHORIZATION" not in request.META:
-                    user = request.user
-                if user is None:
-                    message = ("This API needs HTTP Basic authentication: your user name and an API token "
-                               "(create one on your account's API tokens page)")
-                    if "HTTP_AUTHORIZATION" in request.META:
-                        message = "The user name and API token are not valid (is the token revoked?)"
-                    return failure(401, message, WWW_Authenticate=f'Basic realm="{REALM}"')
-                request.user = user
-            try:
-                return view(request, *args, **kwargs)
-            except ApiError as exc:
-                return failure(exc.status, exc.message, exc.errors, exc.kind)
-            except ValidationError as exc:
-                errors = validation_messages(exc)
-                return failure(400, "; ".join(errors), errors)
-            except PermissionDenied as exc:
-                return failure(403, str(exc) or "You may not do that.")
-            except Http404 as exc:
-                return failure(404, str(exc) or "Not found.")
-            except RequestDataTooBig:
-                return failure(413, "The request is too large: send the WDL, inputs and options as file parts")
-            except (MultiPartParserError, UnreadablePostError, SuspiciousOperation) as exc:
-                return failure(400, f"The request body could not be read: {exc}")
-        return wrapper
-    return decorate
+    openapi_type = "http"
+    openapi_scheme = "basic"
+
+    def __call__(self, request):
+        user = authenticate(request)
+        if user is None and request.method in ("GET", "HEAD") and "HTTP_AUTHORIZATION" not in request.META \
+                and request.user.is_authenticated:
+            user = request.user
+        if user is not None:
+            request.user = user
+        return user
+
+
+def unauthorized(request) -> JsonResponse:
+    """Return the 401 answer: what is missing (no header) or wrong (a bad or revoked token)."""
+    message = ("This API needs HTTP Basic authentication: your user name and an API token "
+               "(create one on your account's API tokens page)")
+    if "HTTP_AUTHORIZATION" in request.META:
+        message = "The user name and API token are not valid (is the token revoked?)"
+    return failure(401, message, WWW_Authenticate=f'Basic realm="{REALM}"')
 
 
 def reject_nul(value, what: str):

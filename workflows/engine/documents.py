@@ -8,7 +8,7 @@ import zipfile
 from typing import Callable
 
 import WDL
-from WDL import Env, Error, Tree, Type, Value
+from WDL import Env, Error, Expr, Tree, Type, Value
 
 from .errors import InputError, WdlError
 from .leniency import MAX_RESPELLINGS, Respelt, leniency_error, respell
@@ -40,25 +40,33 @@ class OutputSpec:
 class Document:
     """A loaded, typechecked WDL document and the workflow (or single task) it runs."""
 
-    def __init__(self, tree: Tree.Document, filename: str) -> None:
+    def __init__(self, tree: Tree.Document, filename: str, *, runnable: bool = True) -> None:
         self.tree = tree
         self.filename = filename
         if tree.workflow is not None:
-            self.executable: Tree.Workflow | Tree.Task = tree.workflow
+            self.executable: Tree.Workflow | Tree.Task | None = tree.workflow
         elif len(tree.tasks) == 1:
             self.executable = tree.tasks[0]  # miniwdl runs a lone task as the whole run
+        elif not runnable:
+            self.executable = None  # a library of tasks and structs, described but never run
         else:
             raise WdlError(f"there is no workflow, and {len(tree.tasks)} tasks: nothing says what to run",
                            uri=filename)
-        self.name: str = self.executable.name
+        executable = self.executable
+        self.name: str = executable.name if executable else ""
         self.version: str = tree.effective_wdl_version  # "draft-2" when the file has no version line
-        required = {binding.name for binding in self.executable.required_inputs}
+        required = {binding.name for binding in executable.required_inputs} if executable else set()
         self.inputs = [_input_spec(self.name, binding.name, binding.value, binding.name in required)
-                       for binding in self.executable.available_inputs]
+                       for binding in (executable.available_inputs if executable else [])]
         self.outputs = [OutputSpec(name=f"{self.name}.{binding.name}", type=str(binding.value))
-                        for binding in self.executable.effective_outputs]
+                        for binding in (executable.effective_outputs if executable else [])]
         self.images = sorted(_literal_images(tree))
         self.literal_runtimes = _literal_runtimes(tree)
+        self.meta = _meta_json(executable.meta) if executable else {}
+        self.parameter_meta = _meta_json(executable.parameter_meta) if executable else {}
+        # each struct's members' types as miniwdl prints them ("Array[File]+"), imported structs by their alias
+        self.structs = {binding.name: {name: str(type_) for name, type_ in binding.value.members.items()}
+                        for binding in tree.struct_typedefs}
 
     @property
     def is_task(self) -> bool:
@@ -126,8 +134,10 @@ class Document:
         return values
 
 
-def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = None) -> Document:
+def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = None, runnable: bool = True) -> Document:
     """Parse and typecheck WDL, resolving imports only from the optional zip; raise WdlError.
+
+    runnable=False also loads a library (no workflow, several tasks), to describe it.
 
     What miniwdl refuses but the specification or Cromwell accepts, and can be respelt in place
     (see leniency.respell), is respelt and the file loaded again; errors point into the files as written.
@@ -149,7 +159,7 @@ def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = Non
 
     for _ in range(MAX_RESPELLINGS):
         try:
-            return Document(_load_in_fresh_loop(main, read_source), main)
+            return Document(_load_in_fresh_loop(main, read_source), main, runnable=runnable)
         except LOAD_ERRORS as exn:
             if not respell(exn, texts, respelt, lambda pos: _uri(pos, main)):
                 raise _user_error(exn, main, texts, respelt) from None
@@ -270,6 +280,19 @@ def _syntax_message(text: str) -> str:
 def _input_spec(namespace: str, name: str, decl: Tree.Decl, required: bool) -> InputSpec:
     return InputSpec(name=f"{namespace}.{name}", type=str(decl.type), optional=decl.type.optional,
                      default=str(decl.expr) if decl.expr is not None else None, required=required)
+
+
+def _meta_json(value):
+    """Return a meta or parameter_meta section as JSON: miniwdl keeps its numbers and booleans as expressions."""
+    if isinstance(value, dict):
+        return {key: _meta_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_meta_json(item) for item in value]
+    if isinstance(value, Expr.Null):
+        return None
+    if isinstance(value, Expr.Base):
+        return getattr(value, "value", str(value))
+    return value
 
 
 def _literal_images(tree: Tree.Document) -> set[str]:

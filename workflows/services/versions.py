@@ -63,13 +63,17 @@ def imports_zip(*, files: dict[str, bytes], zip_bytes: bytes | None = None) -> b
     return buffer.getvalue()
 
 
-def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | None = None) -> "engine.Document":
-    """Parse and typecheck WDL with miniwdl; a problem is a ValidationError naming line and column."""
+def wdl_check(*, source: bytes, filename: str = "main.wdl", imports: bytes | None = None,
+              runnable: bool = True) -> "engine.Document":
+    """Parse and typecheck WDL with miniwdl; a problem is a ValidationError naming line and column.
+
+    runnable=False accepts a library of tasks (no workflow), which can be described but not run.
+    """
     text = _source_text(source, filename)
     if imports is not None and len(imports) > MAX_IMPORTS_BYTES:
         raise ValidationError({"imports": f"the imports zip is {len(imports):,} bytes; at most {MAX_IMPORTS_BYTES:,} are allowed"})
     try:
-        doc = engine.load(text, filename=filename, imports=imports or None)
+        doc = engine.load(text, filename=filename, imports=imports or None, runnable=runnable)
     except engine.WdlError as exc:
         field = "imports" if str(exc).startswith("imports") else "source"
         raise ValidationError({field: exc.detail}) from None
