@@ -4,8 +4,10 @@
 
 It drops and creates the database `<DATABASE_URL's name>_bench_dashboard` (default batchsite_bench_dashboard),
 bulk-inserts the calls, and times each page --repeat times with Django's test client, logged in as a team
-member (a scientist), counting queries. A 100-call run is measured the same way; its query counts must be
-the large run's. Last line:
+member (a scientist), counting queries and the time spent in SQL and on this process's CPU (on a loaded
+machine the wall clock mostly measures other work). A 100-call run is measured the same way; its query
+counts must be the large run's. Then it finishes --burst calls one statement each, as polling does, and
+measures the live refresh before the tally rows they added are merged. Last line:
 dashboard calls=N list_p95_ms=A detail_p95_ms=B live_p95_ms=C max_queries=Q
 """
 import argparse
@@ -144,26 +146,28 @@ def burst(run, *, calls: int) -> None:
         Call.objects.filter(pk=pk).update(status=Call.Status.SUCCEEDED, ended=timezone.now(), cost=Decimal("0.01"))
 
 
-def measure(client, path: str, *, repeat: int, htmx: bool = False) -> tuple[float, float, int, float]:
-    """Return p50 and p95 in ms, the query count of GET path and the median of its time in SQL."""
+def measure(client, path: str, *, repeat: int, htmx: bool = False) -> tuple[float, float, int, float, float]:
+    """Return p50 and p95 in ms, the query count of GET path, and the medians of its time in SQL and on this
+    process's CPU (on a loaded machine the wall clock mostly measures the others)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
-    times, queries, sql = [], 0, []
+    times, queries, sql, cpu = [], 0, [], []
     for i in range(repeat + 2):  # two warm-ups: templates compiled, connection open
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             response = client.get(path, **headers)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu_started
         assert response.status_code == 200, (path, response.status_code, response.content[:500])
         if i >= 2:
             times.append(elapsed * 1000)
             queries = max(queries, len(captured))
             sql.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+            cpu.append(cpu_used * 1000)
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return statistics.median(times), p95, queries, statistics.median(sql)
+    return statistics.median(times), p95, queries, statistics.median(sql), statistics.median(cpu)
 
 
 def main() -> None:
@@ -203,14 +207,15 @@ def main() -> None:
             "timeline": (reverse("workflows:run_timeline", args=[run.pk]), False),
         }
         for page, (path, htmx) in pages.items():
-            p50, p95, queries, sql = measure(client, path, repeat=args.repeat, htmx=htmx)
+            p50, p95, queries, sql, cpu = measure(client, path, repeat=args.repeat, htmx=htmx)
             results[(label, page)] = (p50, p95, queries)
-            print(f"{label:5} {page:16} p50_ms={p50:7.1f} p95_ms={p95:7.1f} queries={queries:2} sql_ms={sql:6.1f}")
+            print(f"{label:5} {page:16} p50_ms={p50:7.1f} p95_ms={p95:7.1f} queries={queries:2} "
+                  f"sql_ms={sql:6.1f} cpu_ms={cpu:6.1f}")
     burst(runs["large"], calls=args.burst)  # between two compactions of a busy run
-    p50, p95, queries, sql = measure(client, reverse("workflows:run_live", args=[runs["large"].pk]),
-                                     repeat=args.repeat, htmx=True)
+    p50, p95, queries, sql, cpu = measure(client, reverse("workflows:run_live", args=[runs["large"].pk]),
+                                          repeat=args.repeat, htmx=True)
     print(f"large live after {args.burst} one-call updates p50_ms={p50:7.1f} p95_ms={p95:7.1f} "
-          f"queries={queries:2} sql_ms={sql:6.1f}")
+          f"queries={queries:2} sql_ms={sql:6.1f} cpu_ms={cpu:6.1f}")
     main_pages = ("list", "detail", "live")
     most = max(results[("large", p)][2] for p in main_pages)
     small_most = max(results[("small", p)][2] for p in main_pages)
