@@ -236,6 +236,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Polls the backends and restarts anything a lost message left waiting.
     "tick": {"task": "workflows.tick", "schedule": float(os.environ.get("BATCHSITE_TICK_SECONDS", "3"))},
+    # Merges the rows the database adds to the call tallies, so the run page sums a few rows.
+    "compact-call-tallies": {"task": "workflows.compact_call_tallies", "schedule": 5.0},
     # Each team's retention policy, then job definitions unused for a month (django-celery-beat
     # copies these entries into the database, where operators edit them in the admin).
     "cleanup-old-scripts": {"task": "workflows.cleanup_old_scripts", "schedule": crontab(minute=30, hour=3)},

@@ -198,6 +198,9 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["team", "status"], name="call_team_status"),
             models.Index(fields=["status", "run"], name="call_status_run"),
+            # The run page's call table: a page's ids in its order, read from the index alone (status: its
+            # filter). Key columns rather than INCLUDE, which SQLite lacks.
+            models.Index(fields=["run", "fqn", "shard_index", "attempt", "status", "id"], name="call_run_order"),
         ]
 
     def __str__(self) -> str:
@@ -211,6 +214,38 @@ class Call(models.Model):
     @property
     def stderr(self) -> str:
         return f"{self.call_dir}/execution/stderr" if self.call_dir else ""
+
+
+class CallTally(models.Model):
+    """A change in how many of a run's calls of one name are in one status, with their cost and times.
+
+    Written only by the database: triggers on the call table (migration 0009_call_tallies) add rows for
+    every statement that inserts, deletes or changes calls, so no write path can miss one, and
+    `services.tallies` compacts them. Summing a run's rows answers its progress, cost, cache hits and
+    grouped timeline without reading its calls.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+",
+                            help_text="No constraint: the triggers write it; a trigger on runs deletes it.")
+    fqn = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Call.Status.choices)
+    calls = models.IntegerField(help_text="Signed: a call that leaves the status counts -1.")
+    cost = models.DecimalField(max_digits=20, decimal_places=6, default=0)
+    hits = models.IntegerField(default=0, help_text="Calls that reused an earlier call's results.")
+    saved = models.FloatField(default=0, help_text="Seconds of job time the reused calls took.")
+    queued = models.DateTimeField(null=True, help_text="The earliest of the calls that entered it.")
+    started = models.DateTimeField(null=True)
+    ended = models.DateTimeField(null=True, help_text="The latest.")
+    compacted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["run", "fqn", "status"], name="calltally_run"),
+            models.Index(fields=["run"], condition=models.Q(compacted=False), name="calltally_fresh"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.fqn} {self.status} {self.calls:+d}"
 
 
 class Lease(models.Model):

@@ -70,3 +70,10 @@ def orphans_reconcile_task() -> None:
     from workflows.services.retention import orphans_reconcile
 
     orphans_reconcile()
+
+
+@shared_task(name="workflows.compact_call_tallies", acks_late=True, ignore_result=True, expires=30)
+def call_tallies_compact_task() -> None:
+    from workflows.services.tallies import call_tallies_compact
+
+    call_tallies_compact()

@@ -3,12 +3,12 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
+from django.db.models import Sum
 from django.http import Http404
 
 from teams.selectors import access_check
 from workflows.backends import backend_for
-from workflows.models import Call
+from workflows.models import Call, CallTally
 
 LOG_PAGE_BYTES = 1024 * 1024  # what a log page shows at most; the download has the rest
 MAX_LOG_OFFSET = 2 ** 40  # 1 TiB: past any real log, and within what a file seek or an S3 range takes
@@ -32,10 +32,9 @@ class CacheSummary:
 
 
 def run_cache_summary(*, run) -> CacheSummary:
-    """Count the run's calls that reused earlier results and the job time that saved, in one query."""
-    took = ExpressionWrapper(F("cached_from__ended") - F("cached_from__started"), output_field=DurationField())
-    found = Call.objects.filter(run=run, cached_from__isnull=False).aggregate(hits=Count("pk"), saved=Sum(took))
-    return CacheSummary(hits=found["hits"], saved=found["saved"] or timedelta())
+    """Count the run's calls that reused earlier results and the job time that saved, from its tally."""
+    found = CallTally.objects.filter(run=run).aggregate(hits=Sum("hits"), saved=Sum("saved"))
+    return CacheSummary(hits=found["hits"] or 0, saved=timedelta(seconds=round(found["saved"] or 0, 3)))
 
 
 def call_log_streams(*, call: Call) -> list[str]:

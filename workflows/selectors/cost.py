@@ -8,14 +8,14 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from teams.models import Team
-from workflows.models import Call, Run
+from workflows.models import Call, CallTally, Run
 
 MONTHS_SHOWN = 12
 
 
 def run_cost(*, run: Run) -> Decimal:
-    """Return what every call attempt of the run has cost so far."""
-    return Call.objects.filter(run=run).aggregate(total=Sum("cost"))["total"] or Decimal(0)
+    """Return what every call attempt of the run has cost so far (from its tally: no call is read)."""
+    return CallTally.objects.filter(run=run).aggregate(total=Sum("cost"))["total"] or Decimal(0)
 
 
 def month_start(when: datetime | None = None) -> datetime:

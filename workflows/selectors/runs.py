@@ -7,14 +7,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Replace
 from django.http import Http404
 from django.utils import timezone
 
 from teams.models import Team
 from teams.selectors import access_check
-from workflows.models import Call, Run, RunLabel
+from workflows.models import Call, CallTally, Run, RunLabel
 
 RUNS_PER_PAGE = 25
 CALLS_PER_PAGE = 100
@@ -62,7 +62,7 @@ def run_page(*, runs: QuerySet[Run], page: str | int | None, per_page: int = RUN
     """Return one page of runs with each run's call counts attached as run.progress."""
     page_obj = Paginator(runs, per_page).get_page(page)
     runs_on_page = list(page_obj.object_list)
-    counts = _status_counts(Call.objects.filter(run__in=[r.pk for r in runs_on_page]), "run_id")
+    counts = _status_counts(CallTally.objects.filter(run__in=[r.pk for r in runs_on_page]), "run_id")
     for run in runs_on_page:
         run.progress = Progress.of(counts.get(run.pk, {}))
     page_obj.object_list = runs_on_page
@@ -157,16 +157,18 @@ class CallSummary:
     groups: list[CallGroup]
 
 
-def _status_counts(calls: QuerySet[Call], key: str) -> dict:
+def _status_counts(tallies: QuerySet[CallTally], key: str) -> dict:
+    """Return {key: {status: calls}} summed from the tallies the database keeps (no call is read)."""
     counts: dict = {}
-    for group, status, n in calls.order_by().values_list(key, "status").annotate(n=Count("pk")):
-        counts.setdefault(group, {})[status] = n
+    for group, status, n in tallies.order_by().values_list(key, "status").annotate(n=Sum("calls")):
+        if n:
+            counts.setdefault(group, {})[status] = n
     return counts
 
 
 def call_summary(*, run: Run) -> CallSummary:
-    """Count the run's calls per status and per call name, in one query."""
-    by_fqn = _status_counts(Call.objects.filter(run=run), "fqn")
+    """Count the run's calls per status and per call name, in one query of its tally."""
+    by_fqn = _status_counts(CallTally.objects.filter(run=run), "fqn")
     total: dict[str, int] = {}
     for counts in by_fqn.values():
         for status, n in counts.items():
@@ -175,17 +177,34 @@ def call_summary(*, run: Run) -> CallSummary:
                        groups=[CallGroup(fqn, Progress.of(counts)) for fqn, counts in sorted(by_fqn.items())])
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told its count (from the tally) instead of counting its rows."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self.count = count
+
+
 def call_page(*, run: Run, page: str | int | None = None, status: str = "", fqn: str = "") -> Page:
-    """Return one page of the run's call attempts, by call name, shard and attempt."""
-    calls = Call.objects.filter(run=run).select_related("cached_from").only(
+    """Return one page of the run's call attempts, by call name, shard and attempt.
+
+    The count comes from the tally; the page's ids from the call_run_order index alone, then its rows by id:
+    a deep page skips index entries, never rows.
+    """
+    tallies = CallTally.objects.filter(run=run)
+    ids = Call.objects.filter(run=run).order_by("fqn", "shard_index", "attempt")
+    if status:
+        tallies, ids = tallies.filter(status=status), ids.filter(status=status)
+    if fqn:
+        tallies, ids = tallies.filter(fqn=fqn), ids.filter(fqn=fqn)
+    count = tallies.aggregate(n=Sum("calls"))["n"] or 0
+    page_obj = _CountedPaginator(ids.values_list("pk", flat=True), CALLS_PER_PAGE, count=count).get_page(page)
+    rows = Call.objects.filter(pk__in=list(page_obj.object_list)).select_related("cached_from").only(
         "pk", "run_id", "fqn", "shard_index", "attempt", "status", "backend_job_id", "return_code",
         "failure", "queued", "started", "ended", "backend", "cache_result", "cached_from__run_id",
     ).order_by("fqn", "shard_index", "attempt")
-    if status:
-        calls = calls.filter(status=status)
-    if fqn:
-        calls = calls.filter(fqn=fqn)
-    return Paginator(calls, CALLS_PER_PAGE).get_page(page)
+    page_obj.object_list = list(rows)
+    return page_obj
 
 
 @dataclass

@@ -2,10 +2,10 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from workflows.models import Call, Run
+from workflows.models import Call, CallTally, Run
 
 TIMELINE_MAX_ROWS = 200  # beyond this many call attempts the timeline shows one row per call name
 
@@ -47,11 +47,11 @@ class _Span:
 def run_timeline(*, run: Run, attempts: int | None = None, now: dt.datetime | None = None) -> Timeline:
     """Lay the run's calls out on a time axis (a Gantt chart); attempts (if known) saves counting them."""
     now = now or timezone.now()
-    calls = Call.objects.filter(run=run).order_by()
+    tallies = CallTally.objects.filter(run=run).order_by()
     if attempts is None:
-        attempts = calls.count()
+        attempts = tallies.aggregate(n=Sum("calls"))["n"] or 0
     grouped = attempts > TIMELINE_MAX_ROWS
-    spans = _name_spans(calls) if grouped else _attempt_spans(calls)
+    spans = _name_spans(tallies) if grouped else _attempt_spans(Call.objects.filter(run=run).order_by())
     start = min([run.submitted, *(s.queued for s in spans)])
     end = max([run.ended or now, *(s.ended or now for s in spans)])
     seconds = max((end - start).total_seconds(), 1.0)
@@ -85,16 +85,16 @@ def _attempt_spans(calls: QuerySet[Call]) -> list[_Span]:
             for fqn, shard, attempt, status, queued, started, ended in rows]
 
 
-def _name_spans(calls: QuerySet[Call]) -> list[_Span]:
-    """Return one span per call name, from its first queued attempt to its last to end."""
+def _name_spans(tallies: QuerySet[CallTally]) -> list[_Span]:
+    """Return one span per call name, from its first queued attempt to its last to end (from the tally)."""
     def count(*statuses):
-        return Count("pk", filter=Q(status__in=statuses))
+        return Sum("calls", filter=Q(status__in=statuses))
 
-    rows = calls.values("fqn").annotate(
-        n=Count("pk"), queued=Min("queued"), started=Min("started"), ended=Max("ended"),
+    rows = tallies.values("fqn").annotate(
+        n=Sum("calls"), queued=Min("queued"), started=Min("started"), ended=Max("ended"),
         live=count(*Call.LIVE), active=count(*Call.ACTIVE), failed=count(Call.Status.FAILED),
         aborted=count(Call.Status.ABORTED),
-    ).order_by("queued")
+    ).filter(n__gt=0).order_by("queued")
     return [_Span(label=f"{r['fqn']} ×{r['n']}",
                   status=("failed" if r["failed"] else "running" if r["active"] else "queued" if r["live"]
                           else "aborted" if r["aborted"] else "succeeded"),
