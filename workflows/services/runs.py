@@ -45,6 +45,14 @@ def json_object(value, *, field: str, what: str, max_bytes: int | None = None) -
     return value
 
 
+def run_inputs_check(*, version: WorkflowVersion, inputs, limits: dict) -> dict:
+    """Check a run's inputs (the team's size limits, storable JSON, the WDL's names and types); return them normalised."""
+    inputs = inputs_check(json_object(inputs, field="inputs", what="the inputs",
+                                      max_bytes=limits["max_input_bytes_per_run"]), limits=limits)
+    try:
+        return document_for(version).check_inputs(inputs)
+    except engine.InputError as exc:
+        raise ValidationError({"inputs": str(exc)}) from None
 
 
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
@@ -58,17 +66,12 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     project = workflow.project
     team = project.team
     limits = team_limits(team)
-    inputs = inputs_check(json_object(inputs, field="inputs", what="the inputs",
-                                      max_bytes=limits["max_input_bytes_per_run"]), limits=limits)
+    inputs = run_inputs_check(version=version, inputs=inputs, limits=limits)
     options = json_object(options, field="options", what="the options", max_bytes=MAX_OPTIONS_BYTES)
     caching.options_check(options)
     labels = labels_check(json_object(labels, field="labels", what="the labels"), limits=limits)
     queued_runs_check(team=team, limits=limits)
     doc = document_for(version)
-    try:
-        inputs = doc.check_inputs(inputs)
-    except engine.InputError as exc:
-        raise ValidationError({"inputs": str(exc)}) from None
     target = target_resolve(team=team, project=project, workflow=workflow, options=options, trusted=trusted)
     backend_name = options.get("backend") or None
     if backend_name is not None and not isinstance(backend_name, str):
