@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/tokens/", team_views.tokens, name="tokens"),
     path("account/tokens/<int:pk>/revoke/", team_views.token_revoke, name="token_revoke"),
+    path("", include("notifications.urls")),
     path("", include("workflows.api.urls")),
     path("", include("workflows.urls")),
     path("", include("teams.urls")),

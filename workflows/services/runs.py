@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batchsite.config import ConfigError
+from notifications.services import run_end_notify
 from teams.models import AuditEvent, Team
 from teams.selectors import team_limits
 from teams.services import audit_record, target_resolve
@@ -142,6 +143,7 @@ def run_abort(*, run: Run, user=None) -> bool:
                      status=run.status)
         if run.status == Run.Status.ON_HOLD:
             Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTED, ended=timezone.now())
+            run_end_notify(run_id=run.pk)
             return True
         Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTING)
         queued_calls_stop(run)
