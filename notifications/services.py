@@ -29,7 +29,7 @@ from workflows.models import Run
 
 SIGNATURE_HEADER = "X-Batchsite-Signature-256"
 EVENT = "run.ended"
-ATTEMPTS = 6  # sent at most this often: the first try, then retries 1, 2, 4, 8 and 16 s (jittered) later
+ATTEMPTS = 6  # tried at most this often: the first try, then retries up to 1, 2, 4, 8 and 16 s (jittered) later
 TIMEOUT = (5, 10)  # seconds to connect, then to read the answer
 MAX_WEBHOOKS_PER_TEAM = 10
 MAX_URL = 2000

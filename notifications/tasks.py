@@ -3,7 +3,7 @@ from celery import shared_task
 
 from notifications.services import ATTEMPTS, DeliveryRetry
 
-# Retries back off 1, 2, 4, 8, 16 s (jittered, at most 10 min); a delivery's own row counts its attempts.
+# Retries wait up to 1, 2, 4, 8, 16 s (full jitter); the delivery's own row counts its attempts.
 _RETRIED = dict(acks_late=True, ignore_result=True, autoretry_for=(DeliveryRetry,), retry_backoff=True,
                 retry_backoff_max=600, retry_jitter=True, max_retries=ATTEMPTS - 1)
 
