@@ -17,7 +17,7 @@ class WebhookAdmin(admin.ModelAdmin):
     list_filter = ("active", "team")
     search_fields = ("url", "team__slug")
     fields = ("team", "url", "active", "created_by", "created", "secret_rotated")
-    readonly_fields = ("team", "created_by", "created", "secret_rotated")
+    readonly_fields = ("team", "url", "created_by", "created", "secret_rotated")  # the URL is checked by its form
 
     def has_add_permission(self, request):
         return False  # made by team admins, who are shown the secret once
@@ -37,12 +37,12 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(DeliveryAdmin):
-    list_display = ("created", "webhook", "run", "status", "status_code", "attempts", "error", "finished")
+    list_display = ("created", "status", "status_code", "attempts", "error", "webhook", "run_id", "finished")
     list_filter = ("status", "webhook__team")
     search_fields = ("webhook__url", "run__id")
 
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(DeliveryAdmin):
-    list_display = ("created", "address", "run", "status", "attempts", "error", "finished")
+    list_display = ("created", "status", "attempts", "error", "address", "run_id", "finished")
     search_fields = ("address", "run__id")

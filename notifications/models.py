@@ -20,7 +20,7 @@ class Webhook(models.Model):
     """A team's URL that receives a signed JSON body when any of the team's runs ends."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhooks")
-    url = models.URLField("URL", max_length=2000)
+    url = models.CharField("URL", max_length=2000, help_text="http or https; checked by webhook_url_check.")
     # Kept in the clear: signing needs it. Shown to the team admin once, when made or rotated.
     secret = models.CharField(max_length=100, editable=False)
     active = models.BooleanField(default=True)

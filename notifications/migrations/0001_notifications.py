@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
             name='Webhook',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=2000, verbose_name='URL')),
+                ('url', models.CharField(help_text='http or https; checked by webhook_url_check.', max_length=2000, verbose_name='URL')),
                 ('secret', models.CharField(editable=False, max_length=100)),
                 ('active', models.BooleanField(default=True)),
                 ('created', models.DateTimeField(auto_now_add=True)),
