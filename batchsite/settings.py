@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "batchsite",
     "teams",
     "workflows",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,24 @@ BATCHSITE_RUN_FILES = VAR_DIR / "run-files"
 BATCHSITE_CLAIM_LEASE_SECONDS = float(os.environ.get("BATCHSITE_CLAIM_LEASE_SECONDS", "8"))
 # The same for a claim without a lease (made by a version before leases), after this long.
 BATCHSITE_SUBMIT_TIMEOUT = int(os.environ.get("BATCHSITE_SUBMIT_TIMEOUT", "120"))
+
+# Notifications (see the README's "Notifications"). With no EMAIL_HOST, mail is written to the log
+# (Django's console backend) and never leaves the machine.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend")
+EMAIL_PORT = _number("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _flag("EMAIL_USE_TLS")
+EMAIL_USE_SSL = _flag("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = _number("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "batchsite@localhost")
+# The address people reach the site at, for links in emails and webhook bodies.
+BATCHSITE_SITE_URL = os.environ.get("BATCHSITE_SITE_URL", "http://localhost:8000").rstrip("/")
+# Webhooks to loopback, private and link-local addresses (the cloud's metadata service) are refused
+# unless this is set: a team admin must not reach the site's own network through them.
+BATCHSITE_WEBHOOK_ALLOW_PRIVATE = _flag("BATCHSITE_WEBHOOK_ALLOW_PRIVATE")
 
 # Per-team limits: a team's own value (set by operators in the admin) wins; these apply where it has
 # none. Generous enough for real genomics (tens of thousands of shards), never unbounded.

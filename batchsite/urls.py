@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/tokens/", team_views.tokens, name="tokens"),
     path("account/tokens/<int:pk>/revoke/", team_views.token_revoke, name="token_revoke"),
+    path("", include("notifications.urls")),
     path("api/ga4gh/wes/v1/", include("workflows.wes.urls")),
     path("", cromwell_api.urls),
     path("", include("workflows.urls")),

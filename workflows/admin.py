@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from workflows.models import (
-    CacheEntry, Call, CleanupReport, Lease, Price, RetentionPolicy, Run, RunLabel, Script, Workflow, WorkflowVersion,
+    CacheEntry, Call, CleanupReport, Lease, Price, RetentionPolicy, Run, RunBatch, RunLabel, Script, Workflow,
+    WorkflowVersion,
 )
 from workflows.services.cost import price_table_changed
 
@@ -86,6 +87,17 @@ class RunLabelAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(RunBatch)
+class RunBatchAdmin(admin.ModelAdmin):
+    list_display = ["pk", "team", "version", "sheet_name", "created_by", "created"]
+    list_filter = ["team"]
+    search_fields = ["team__slug", "sheet_name", "sample_column"]
+    readonly_fields = ["team", "project", "version", "created_by", "created", "sheet_name", "sample_column", "rows"]
+
+    def has_add_permission(self, request):
+        return False  # made by launching a sample sheet
 
 
 @admin.register(Call)

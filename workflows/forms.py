@@ -69,7 +69,7 @@ _FILE_RE = re.compile(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+|/.*)$")
 _INTERPOLATION = re.compile(r"[~$]\{")
 
 
-def _base_type(wdl_type: str) -> str:
+def base_type(wdl_type: str) -> str:
     """Return a WDL type without its optional (?) and nonempty (+) quantifiers."""
     return wdl_type.removesuffix("?").removesuffix("+")
 
@@ -123,7 +123,7 @@ def _literal_default(spec: dict):
 
 def input_field(spec: dict) -> forms.Field:
     """Return the form field for one WDL input: its type decides the widget and the parsing."""
-    base = _base_type(spec["type"])
+    base = base_type(spec["type"])
     field = _typed_field(spec, base)
     field.wdl = spec  # the template shows the type and whether it is required
     return field

@@ -363,3 +363,23 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         return f"{self.backend} {self.queue or '(any queue)'} {self.capacity}"
+
+
+class RunBatch(models.Model):
+    """Runs launched together from one sample sheet: one run per row, labelled with the row's sample id."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="run_batches")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="run_batches")
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="run_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    sheet_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name; empty if pasted.")
+    sample_column = models.CharField(max_length=255)
+    rows = models.JSONField(default=list, help_text='In sheet order: {"row": n, "sample": id, "run": run id}.')
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["team", "-created"], name="runbatch_team_created")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} of {self.version} ({len(self.rows)} runs)"

@@ -3,7 +3,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-PROJECT_APPS = ("teams", "workflows")
+PROJECT_APPS = ("teams", "workflows", "notifications")
 
 
 def project_models():

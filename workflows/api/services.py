@@ -1,5 +1,5 @@
 """Writes made through the Cromwell API: submissions (project by label, workflow by WDL name) and labels."""
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -9,8 +9,9 @@ from workflows.api.forms import Submission
 from workflows.api.http import ApiError
 from workflows.api.selectors import PROJECT_LABEL
 from workflows.models import Run, RunLabel, Workflow
-from workflows.services import run_submit, wdl_check, workflow_version_create
-from workflows.services.limits import batch_size_check, json_problem, labels_problems, queued_runs_check
+from workflows.services import wdl_check, workflow_version_create
+from workflows.services.batches import BatchRow, batch_admit, run_batch_submit
+from workflows.services.limits import json_problem, labels_problems
 
 
 def api_project_resolve(*, user, labels: dict) -> Project:
@@ -62,9 +63,7 @@ def api_workflow_get_or_create(*, project: Project, name: str, user) -> Workflow
 
 def api_submit(*, user, project: Project, submission: Submission) -> list[Run]:
     """Start one run per inputs object of the submission in the project (api_project_resolve's), all or none."""
-    limits = team_limits(project.team)
-    batch_size_check(count=len(submission.inputs), limits=limits)
-    queued_runs_check(team=project.team, adding=len(submission.inputs), limits=limits)
+    batch_admit(team=project.team, count=len(submission.inputs))  # before the WDL is read and a version made
     doc = wdl_check(source=submission.source, filename=submission.filename, imports=submission.imports)
     taken = [str(i) for i in Run.objects.filter(pk__in=[i for i in submission.run_ids if i]).values_list("pk", flat=True)]
     if taken:
@@ -72,17 +71,11 @@ def api_submit(*, user, project: Project, submission: Submission) -> list[Run]:
     workflow = api_workflow_get_or_create(project=project, name=doc.name, user=user)
     version = workflow_version_create(workflow=workflow, source=submission.source, filename=submission.filename,
                                       imports=submission.imports, user=user)
-    runs = []
+    rows = [BatchRow(inputs=inputs, labels=submission.labels, run_id=run_id, name=f"workflow {index + 1} of the batch")
+            for index, (inputs, run_id) in enumerate(zip(submission.inputs, submission.run_ids))]
     try:
-        with transaction.atomic():
-            for index, (inputs, run_id) in enumerate(zip(submission.inputs, submission.run_ids)):
-                try:
-                    runs.append(run_submit(version=version, user=user, inputs=inputs, options=submission.options,
-                                           labels=submission.labels, on_hold=submission.on_hold, run_id=run_id))
-                except ValidationError as exc:
-                    if len(submission.inputs) > 1:
-                        raise ValidationError({f"workflow {index + 1} of the batch": exc.messages}) from None
-                    raise
+        runs = run_batch_submit(version=version, user=user, rows=rows, options=submission.options,
+                                on_hold=submission.on_hold)
     except IntegrityError:
         raise ApiError(400, "Requested workflow IDs are already in use") from None
     return runs

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.services import run_end_notify
 from workflows import engine
 from workflows.backends import backend_for
 from workflows.models import Call, Run
@@ -193,6 +194,7 @@ def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.Tas
             fields.update(status=Run.Status.RUNNING, started=timezone.now())
         if outputs is not None:
             fields.update(status=Run.Status.SUCCEEDED, outputs=outputs, ended=timezone.now())
+            run_end_notify(run_id=run.pk)
         Run.objects.filter(pk=run.pk).update(**fields)
         if task_calls:
             _enqueue_dispatch(run.team_id)
@@ -229,4 +231,5 @@ def _run_fail(run: Run, failed: list[Call], message: str = "") -> None:
     if not Call.objects.filter(run=run, status__in=Call.ACTIVE).exists():
         run.status, run.ended = Run.Status.FAILED, timezone.now()
         fields += ["status", "ended"]
+        run_end_notify(run_id=run.pk)
     run.save(update_fields=fields)

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from notifications.services import run_end_notify
 from teams.models import Project, Team
 from workflows import engine
 from workflows.backends import JobSpec, backend_for, provider_for
@@ -276,7 +277,7 @@ def run_abort_finish(*, run_id) -> None:
     Call.objects.filter(pk__in=[c.pk for c in active], status__in=Call.ACTIVE).update(
         status=Call.Status.ABORTED, ended=timezone.now())
     with transaction.atomic():
-        if not Call.objects.filter(run=run, status=Call.Status.SUBMITTING).exists():
-            Run.objects.filter(pk=run.pk, status=Run.Status.ABORTING).update(
-                status=Run.Status.ABORTED, ended=timezone.now())
+        if not Call.objects.filter(run=run, status=Call.Status.SUBMITTING).exists() and Run.objects.filter(
+                pk=run.pk, status=Run.Status.ABORTING).update(status=Run.Status.ABORTED, ended=timezone.now()):
+            run_end_notify(run_id=run.pk)
     _enqueue_dispatch(run.team_id)

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from batchsite.config import ConfigError
+from notifications.services import run_end_notify
 from teams.models import AuditEvent, Team
 from teams.selectors import team_limits
 from teams.services import audit_record, target_resolve
@@ -45,6 +46,18 @@ def json_object(value, *, field: str, what: str, max_bytes: int | None = None) -
     return value
 
 
+def run_inputs_check(*, version: WorkflowVersion, inputs, limits: dict, trusted: bool = False) -> dict:
+    """Check a run's inputs (the team's size limits, storable JSON, the WDL's names and types, the files
+    it may read); return them normalised."""
+    inputs = inputs_check(json_object(inputs, field="inputs", what="the inputs",
+                                      max_bytes=limits["max_input_bytes_per_run"]), limits=limits)
+    doc = document_for(version)
+    try:
+        inputs = doc.check_inputs(inputs)
+    except engine.InputError as exc:
+        raise ValidationError({"inputs": str(exc)}) from None
+    input_files_check(team=version.workflow.project.team, files=doc.input_paths(inputs), trusted=trusted)
+    return inputs
 
 
 def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, labels=None,
@@ -58,18 +71,12 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     project = workflow.project
     team = project.team
     limits = team_limits(team)
-    inputs = inputs_check(json_object(inputs, field="inputs", what="the inputs",
-                                      max_bytes=limits["max_input_bytes_per_run"]), limits=limits)
+    inputs = run_inputs_check(version=version, inputs=inputs, limits=limits, trusted=trusted)
     options = json_object(options, field="options", what="the options", max_bytes=MAX_OPTIONS_BYTES)
     caching.options_check(options)
     labels = labels_check(json_object(labels, field="labels", what="the labels"), limits=limits)
     queued_runs_check(team=team, limits=limits)
     doc = document_for(version)
-    try:
-        inputs = doc.check_inputs(inputs)
-    except engine.InputError as exc:
-        raise ValidationError({"inputs": str(exc)}) from None
-    input_files_check(team=team, files=doc.input_paths(inputs), trusted=trusted)
     target = target_resolve(team=team, project=project, workflow=workflow, options=options, trusted=trusted)
     backend_name = options.get("backend") or None
     if backend_name is not None and not isinstance(backend_name, str):
@@ -140,6 +147,7 @@ def run_abort(*, run: Run, user=None) -> bool:
                      status=run.status)
         if run.status == Run.Status.ON_HOLD:
             Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTED, ended=timezone.now())
+            run_end_notify(run_id=run.pk)
             return True
         Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTING)
         queued_calls_stop(run)
