@@ -11,6 +11,7 @@ import fcntl
 import functools
 import hashlib
 import os
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -29,6 +30,7 @@ from workflows.services.versions import document_for
 # What fails the run, with its message, when stepping raises it.
 STEP_ERRORS = (*ENGINE_ERRORS, engine.LimitError)
 _TRIES = 3
+FEED_WAIT_SECONDS = 2
 
 
 class _Lost(Exception):
@@ -96,7 +98,7 @@ def _advance(run_id) -> bool:
     # The finished calls are read before the state: a step written in between then shows as a call
     # already fed when this one is written, and this one is done again (see _write).
     finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
-                    .values_list("pk", "call_id", "outputs"))
+                    .values_list("pk", "call_id", "outputs", "ended"))
     run = Run.objects.select_related("version", "team").filter(pk=run_id).first()
     if run is None or run.status not in ADVANCEABLE:
         return False
@@ -105,9 +107,11 @@ def _advance(run_id) -> bool:
         return False
     if run.engine_state is not None and not finished:
         return False  # nothing happened since the last step
+    if run.engine_state is not None and not _worth_a_step(run_id, finished):
+        return False  # the beat's tick comes back for them
     try:
         task_calls, saved, outputs = engine.within_budget(
-            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs in finished]),
+            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs, _ in finished]),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
             should_stop=functools.partial(_stopped, run_id))
     except engine.Interrupted:
@@ -122,9 +126,23 @@ def _advance(run_id) -> bool:
     except STEP_ERRORS as exc:
         _fail(run_id, message=str(exc))
         return False
-    _write(run, first=run.engine_state is None, fed=[pk for pk, _, _ in finished], task_calls=task_calls,
+    _write(run, first=run.engine_state is None, fed=[pk for pk, *_ in finished], task_calls=task_calls,
            saved=saved, outputs=outputs)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
+
+
+def _worth_a_step(run_id, finished: list) -> bool:
+    """Tell whether the finished calls are worth a step now.
+
+    A step loads and saves the whole state, whose size grows with the run: the calls that finish
+    are fed once as many wait as are still to finish (a scatter of N calls then takes about
+    log2(N) steps, not one per poll), or once one has waited FEED_WAIT_SECONDS (a call whose
+    successors must not wait for a long scatter beside it). The last ones are fed at once.
+    """
+    if len(finished) >= Call.objects.filter(run_id=run_id, status__in=(Call.Status.QUEUED, *Call.ACTIVE)).count():
+        return True
+    endings = [ended for *_, ended in finished if ended is not None]
+    return not endings or timezone.now() - min(endings) > timedelta(seconds=FEED_WAIT_SECONDS)
 
 
 def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None]:
