@@ -5,8 +5,8 @@ Three views, each per call of the run:
   their time is split into stages by the functions that do them (engine evaluation, database
   round trips, Celery messages sent, the backend's submit and poll, output collection), with the
   number of tasks of each kind (the Celery hops);
-- the calls' own processes, which run outside the workers: each is timed serially through the
-  local backend (the start-up chain, bubblewrap included) against a bare `bash -c`;
+- the calls' own processes, which run outside the workers: timed through the local backend, 64
+  at a time, started by a run's launcher and by a bwrap per call, against a bare `bash -c`;
 - the calls' timeline, from their rows and files: how long a call waits between the stages.
 """
 import pstats
@@ -74,26 +74,39 @@ def _from_callers(callers: dict, suffix: str) -> tuple[int, float]:
     return sum(t[1] for t in picked), sum(t[3] for t in picked)
 
 
-def _processes(shards: int, samples: int = 100) -> list[str]:
-    """Time a call's own processes, one after another: the local backend's start-up chain, then bare bash."""
-    from workflows.backends import JobSpec, backend_for
+def _processes(shards: int, samples: int = 128, batch: int = 64) -> list[str]:
+    """Time a call's own processes: submitted through the local backend 64 at a time (as a dispatch at the
+    benchmark's cap sends them) until every rc is written, with a run's launcher and with a bwrap per call;
+    then bare bash."""
+    from workflows.backends import JobSpec, backend_for, sandbox
 
     backend = backend_for("Local")
-    with tempfile.TemporaryDirectory(dir=backend.root) as folder:
-        started = time.monotonic()
-        for i in range(samples):
-            execution = Path(folder) / str(i) / "execution"
-            backend.submit([JobSpec(name=f"probe-{i}", call_dir=str(execution.parent), command=f"echo {i}")])
-            while not (execution / "rc").exists() or not (execution / "rc").read_text().strip():
-                time.sleep(0.0005)
-        sandboxed = (time.monotonic() - started) / samples
+    lines = [f"  a call's processes, {samples} calls submitted {batch} at a time until every rc is written:"]
+    launcher_python = sandbox.launcher_python
+    for how, python in (("one launcher per run and batch", launcher_python), ("one bwrap per call", lambda: None)):
+        sandbox.launcher_python = python  # the benchmark's switch between the two ways a call starts
+        try:
+            with tempfile.TemporaryDirectory(dir=backend.root) as folder:
+                started = time.monotonic()
+                for first in range(0, samples, batch):
+                    rcs, jobs = [], []
+                    for i in range(first, min(samples, first + batch)):
+                        call_dir = Path(folder) / "wf" / "run" / f"call-probe/shard-{i}/attempt-1"
+                        jobs.append(JobSpec(name=f"probe-{i}", call_dir=str(call_dir), command=f"echo {i}"))
+                        rcs.append(call_dir / "execution" / "rc")
+                    backend.submit(jobs)
+                    for rc in rcs:
+                        while not rc.exists() or not rc.read_text().strip():
+                            time.sleep(0.0005)
+                each = (time.monotonic() - started) / samples
+        finally:
+            sandbox.launcher_python = launcher_python
+        lines.append(f"    {how:<52} {each * 1000:>7.2f} ms a call ({each * shards:.2f} s for {shards} calls)")
     started = time.monotonic()
     for i in range(samples):
         subprocess.run(["bash", "-c", f"echo {i}"], stdout=subprocess.DEVNULL, check=True)
-    bare = (time.monotonic() - started) / samples
-    return [f"  a call's processes, one at a time ({samples} calls): {sandboxed * 1000:.2f} ms from submit to rc "
-            f"(start-up chain and sandbox), against {bare * 1000:.2f} ms for a bare bash -c; "
-            f"at 2 cores, at least {sandboxed * shards / 2:.2f} s of the run"]
+    lines.append(f"    {'bare bash -c, one at a time':<52} {(time.monotonic() - started) / samples * 1000:>7.2f} ms a call")
+    return lines
 
 
 def _timeline(shards: int) -> list[str]:

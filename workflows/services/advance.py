@@ -16,6 +16,7 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from workflows import engine
@@ -31,6 +32,7 @@ from workflows.services.versions import document_for
 STEP_ERRORS = (*ENGINE_ERRORS, engine.LimitError)
 _TRIES = 3
 FEED_WAIT_SECONDS = 2
+FEED_WAIT_BYTES_PER_SECOND = 100_000  # a 3 MB state (10,000 shards) is fed by time every 30 s
 
 
 class _Lost(Exception):
@@ -99,15 +101,18 @@ def _advance(run_id) -> bool:
     # already fed when this one is written, and this one is done again (see _write).
     finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
                     .values_list("pk", "call_id", "outputs", "ended"))
-    run = Run.objects.select_related("version", "team").filter(pk=run_id).first()
+    # The saved state (MBs for a wide scatter) is read only for a step that is worth it (_step).
+    run = (Run.objects.select_related("version", "team").defer("engine_state")
+           .annotate(state_bytes=Length("engine_state")).filter(pk=run_id).first())
     if run is None or run.status not in ADVANCEABLE:
         return False
     if run.failures or Call.objects.filter(run=run, status=Call.Status.FAILED).exists():
         _fail(run_id)
         return False
-    if run.engine_state is not None and not finished:
+    first = run.state_bytes is None
+    if not first and not finished:
         return False  # nothing happened since the last step
-    if run.engine_state is not None and not _worth_a_step(run_id, finished):
+    if not first and not _worth_a_step(run_id, finished, state_bytes=run.state_bytes):
         return False  # the beat's tick comes back for them
     try:
         task_calls, saved, outputs = engine.within_budget(
@@ -126,23 +131,25 @@ def _advance(run_id) -> bool:
     except STEP_ERRORS as exc:
         _fail(run_id, message=str(exc))
         return False
-    _write(run, first=run.engine_state is None, fed=[pk for pk, *_ in finished], task_calls=task_calls,
+    _write(run, first=first, fed=[pk for pk, *_ in finished], task_calls=task_calls,
            saved=saved, outputs=outputs)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
 
 
-def _worth_a_step(run_id, finished: list) -> bool:
+def _worth_a_step(run_id, finished: list, *, state_bytes: int) -> bool:
     """Tell whether the finished calls are worth a step now.
 
     A step loads and saves the whole state, whose size grows with the run: the calls that finish
     are fed once as many wait as are still to finish (a scatter of N calls then takes about
-    log2(N) steps, not one per poll), or once one has waited FEED_WAIT_SECONDS (a call whose
-    successors must not wait for a long scatter beside it). The last ones are fed at once.
+    log2(N) steps, not one per poll), or once one has waited FEED_WAIT_SECONDS, longer for a
+    bigger state (a call whose successors must not wait for a long scatter beside it, without a
+    step that takes seconds after every other). The last ones are fed at once.
     """
     if len(finished) >= Call.objects.filter(run_id=run_id, status__in=(Call.Status.QUEUED, *Call.ACTIVE)).count():
         return True
     endings = [ended for *_, ended in finished if ended is not None]
-    return not endings or timezone.now() - min(endings) > timedelta(seconds=FEED_WAIT_SECONDS)
+    wait = max(FEED_WAIT_SECONDS, state_bytes / FEED_WAIT_BYTES_PER_SECOND)
+    return not endings or timezone.now() - min(endings) > timedelta(seconds=wait)
 
 
 def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None]:
