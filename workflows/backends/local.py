@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections import defaultdict
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -34,13 +35,21 @@ LOG_CHUNK = 256 * 1024
 LAUNCH_BATCH = 1000  # scripts per launcher command line, well under the kernel's argument limit
 
 
-def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None,
-                   options: Sequence[str] = (), inner: Sequence[str] = (), memory: int | None = None) -> str:
+def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None, options: Sequence[str] = (),
+                   inner: Sequence[str] = (), memory: int | None = None, launcher: bool = False) -> str:
     """Return the bash script that starts a call, records its rc, and (as `script task`) runs its command.
 
     bwrap: the bubblewrap binary, with its options and the command it runs (sandbox.bwrap_args);
-    None to run unsandboxed.
+    None to run unsandboxed. launcher: the call starts under its run's launcher (launcher.py), which
+    does what the first part would: that part then refuses to start it.
     """
+    if launcher:
+        return ("#!/bin/bash\n"
+                "# Batchsite: this call is started by its run's sandbox launcher; the task's command, below, runs as "
+                "`script task`.\n"
+                'if [ "${1-}" != task ]; then echo "started by the sandbox launcher only" >&2; exit 2; fi\n'
+                "shift\n"
+                f"{command}\n")
     script = f"{execution_dir}/script"
     if bwrap is None:
         start = f"/bin/bash {shlex.quote(script)} task"
@@ -150,38 +159,85 @@ class LocalBackend:
         pass  # like Cromwell's local backend, it ignores the attributes it has no use for
 
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
-        submitted, scripts = [], []
+        submitted, alone, together = [], [], defaultdict(list)
         bwrap = self._sandbox() if jobs else None
+        python = sandbox.launcher_python() if bwrap is not None else None
         for job in jobs:
             execution = Path(job.call_dir) / "execution"
             execution.mkdir(parents=True, exist_ok=True)
-            options, inner = [], []
+            memory = job.runtime.get("memory")
+            inputs = [f.uri for f in job.files if f.uri and "://" not in f.uri]
+            run_dir = self._run_dir(job.call_dir)
+            shared = (bwrap is not None and python is not None and run_dir is not None
+                      and sandbox.launchable(str(execution), inputs, self.box))
             if bwrap is not None:
-                inputs = [f.uri for f in job.files if f.uri and "://" not in f.uri]
                 self._prepare_sandboxed(execution, inputs)
-                options, inner = sandbox.bwrap_args(box=self.box, execution=str(execution), inputs=inputs,
-                                                    script=str(execution / "script"))
-            script = wrapper_script(execution_dir=str(execution), command=job.command, bwrap=bwrap,
-                                    options=options, inner=inner, memory=job.runtime.get("memory"))
+            if shared:
+                script = wrapper_script(execution_dir=str(execution), command=job.command, launcher=True)
+            else:
+                options, inner = [], []
+                if bwrap is not None:
+                    options, inner = sandbox.bwrap_args(box=self.box, execution=str(execution), inputs=inputs,
+                                                        script=str(execution / "script"))
+                script = wrapper_script(execution_dir=str(execution), command=job.command, bwrap=bwrap,
+                                        options=options, inner=inner, memory=memory)
             (execution / "script").write_text(script)
             key = self._store_script(job.script_prefix, script)
             if not (execution / "launch").exists():
-                scripts.append(str(execution / "script"))
-            memory = job.runtime.get("memory")
+                # An rc left from before (a cache hit's files duplicated here, then found incomplete)
+                # would read as this attempt's end before it started.
+                (execution / "rc").unlink(missing_ok=True)
+                if shared:
+                    together[run_dir].append((str(execution), inputs, memory if isinstance(memory, int) else None))
+                else:
+                    alone.append(str(execution / "script"))
             resources = Resources(vcpus=int(job.runtime.get("cpu") or 1),
                                   memory_mib=int(memory) // 2**20 if isinstance(memory, (int, float)) else 0)
             submitted.append(Submitted(handle=str(execution), script_bucket="", script_key=key,
                                        script_size=len(script.encode()), resources=resources))
-        for start in range(0, len(scripts), LAUNCH_BATCH):
+        for start in range(0, len(alone), LAUNCH_BATCH):
             # One detached bash starts a batch; setsid --fork gives each job a session of its own
             # and init as its parent, so it outlives this worker and is never left a zombie here.
             subprocess.run(
                 ["setsid", "--fork", "bash", "-c", 'for s; do setsid --fork bash "$s"; done', "launch",
-                 *scripts[start:start + LAUNCH_BATCH]],
+                 *alone[start:start + LAUNCH_BATCH]],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 close_fds=True, check=True,
             )
+        for run_dir, batch in together.items():
+            for start in range(0, len(batch), LAUNCH_BATCH):
+                self._launch_together(bwrap, python, run_dir, batch[start:start + LAUNCH_BATCH])
         return submitted
+
+    def _run_dir(self, call_dir: str) -> str | None:
+        """Return <root>/<workflow>/<run id> of a call directory; None if it is not under the root."""
+        relative = os.path.relpath(os.path.abspath(call_dir), os.path.abspath(self.root))
+        parts = Path(relative).parts
+        return None if relative.startswith("..") or len(parts) < 3 else os.path.join(self.root, *parts[:2])
+
+    def _launch_together(self, bwrap: str, python: str, run_dir: str, batch: list) -> None:
+        """Start calls of one run in one detached sandbox, whose launcher gives each call its own view."""
+        fds = {name: os.memfd_create(name) for name in ("args", "passwd", "group", "jobs")}
+        try:
+            options, command, jobs = sandbox.launcher_args(box=self.box, jobs=batch, python=python, fds=fds)
+            for name, data in (("args", b"".join(arg.encode() + b"\0" for arg in options)),
+                               ("passwd", sandbox.PASSWD.encode()), ("group", sandbox.GROUP.encode()),
+                               ("jobs", jobs)):
+                with open(fds[name], "wb", closefd=False) as f:
+                    f.write(data)
+                os.lseek(fds[name], 0, os.SEEK_SET)
+            # The scripts on the launcher's command line are how poll() knows each call's keeper (_alive).
+            with open(os.path.join(run_dir, "launcher.log"), "ab") as log:
+                # Started as every batch is (setsid --fork bash -c ...), bash then becoming bwrap.
+                subprocess.run(
+                    ["setsid", "--fork", "bash", "-c", 'exec "$@"', "launch", bwrap, "--args", str(fds["args"]),
+                     "--", *command,
+                     *(f"{execution}/script" for execution, _, _ in batch)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=tuple(fds.values()), check=True,
+                )
+        finally:
+            for fd in fds.values():
+                os.close(fd)
 
     def _prepare_sandboxed(self, execution: Path, inputs: Sequence[str]) -> None:
         """Give the sandbox's uid the execution directory (the only place it writes) and its inputs to read."""

@@ -5,6 +5,7 @@ execution directory writable, its File inputs read-only, in namespaces of its ow
 unless the provider allows it). README, "Sandbox", describes it for operators.
 """
 import errno
+import json
 import os
 import shutil
 import stat
@@ -80,6 +81,82 @@ def bwrap_args(*, box: SandboxConfig, execution: str, inputs: Sequence[str], scr
     args += ["--remount-ro", "/", "--chdir", execution, "--clearenv", "--setenv", "PATH", PATH,
              "--setenv", "HOME", f"{execution}/tmp", "--setenv", "TMPDIR", f"{execution}/tmp"]
     return args, [*_as_nobody(), "/bin/bash", script, "task"]
+
+
+# Where a path's first folder is one of these, the path is in every sandbox already (or must never
+# be covered): a call with such an input starts in a sandbox of its own (bwrap_args).
+SHARED_TOPS = {*SYSTEM_DIRS, "/etc", "/proc", "/dev", "/", "/.batchsite-stage"}
+LAUNCHER = Path(__file__).with_name("launcher.py")
+# Capabilities the launcher keeps (never its calls): namespaces and mounts, writing launch and rc
+# in directories nobody owns, becoming nobody.
+LAUNCHER_CAPS = ("CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+
+
+def launcher_python() -> str | None:
+    """Return a Python the sandbox shows (under a system directory), or None."""
+    for folder in PATH.split(":"):
+        candidate = f"{folder}/python3"
+        if os.access(candidate, os.X_OK) and _top(os.path.realpath(candidate)) in SYSTEM_DIRS:
+            return candidate
+    return None
+
+
+def launchable(execution: str, inputs: Sequence[str], box: SandboxConfig) -> bool:
+    """Tell whether a call may start under a run's shared launcher (launcher_args) rather than alone."""
+    if not privileged():  # the launcher drops from root to nobody; without root, each call has its own bwrap
+        return False
+    paths = [execution, *box.read_only_paths, *inputs]
+    return all(os.path.isabs(p) and _top(os.path.abspath(p)) not in SHARED_TOPS for p in paths)
+
+
+def launcher_args(*, box: SandboxConfig, jobs: Sequence[tuple[str, Sequence[str], int | None]], python: str,
+                  fds: dict[str, int]) -> tuple[list[str], list[str], bytes]:
+    """Return bwrap's options, the launcher's command and its jobs file for calls of ONE run.
+
+    jobs: (execution directory, File inputs, memory bytes or None) of each call; fds: the open
+    files bwrap reads "passwd", "group" and "jobs" (the jobs file) from. The sandbox holds
+    the run's network, IPC and cgroup namespaces; launcher.py gives each call its own pid, mount,
+    IPC and UTS namespaces showing only its own execution directory and inputs.
+    """
+    stage = "/.batchsite-stage"  # launcher.STAGE
+    args = [a for a in _namespaces(box) if a != "--unshare-pid"]  # each call gets its own pid namespace
+    args = [a for a in args if not a.startswith("CAP_") and a != "--cap-add"]
+    for cap in LAUNCHER_CAPS:
+        args += ["--cap-add", cap]
+    args += _system(box)
+    args += ["--ro-bind-data", str(fds["passwd"]), "/etc/passwd", "--ro-bind-data", str(fds["group"]), "/etc/group",
+             "--tmpfs", stage, "--ro-bind", str(LAUNCHER), f"{stage}/launcher.py",
+             "--ro-bind-data", str(fds["jobs"]), f"{stage}/jobs.json"]
+    staged: dict[str, str] = {}
+
+    def stage_read_only(path: str) -> str:
+        if path not in staged:
+            staged[path] = f"{stage}/r{len(staged)}"
+        return staged[path]
+
+    read_only = [[stage_read_only(os.path.abspath(p)), os.path.abspath(p)] for p in box.read_only_paths]
+    described, tops = [], {"/tmp"}
+    for i, (execution, inputs, memory) in enumerate(jobs):
+        execution = os.path.abspath(execution)
+        args += ["--bind", execution, f"{stage}/e{i}"]
+        own = sorted({os.path.abspath(p) for p in inputs} - {p for p, _ in read_only})
+        own = [p for p in own if p != execution and not p.startswith(execution + "/")]
+        described.append({"stage": f"{stage}/e{i}", "execution": execution, "memory": memory,
+                          "inputs": [[stage_read_only(p), p] for p in own]})
+        tops.update(_top(p) for p in [execution, *own])
+    tops.update(_top(p) for _, p in read_only)
+    for path, at in staged.items():
+        args += ["--ro-bind", path, at]
+    for top in sorted(tops - {"/tmp"}):
+        args += ["--dir", top]
+    args += ["--remount-ro", "/", "--clearenv"]
+    spec = {"jobs": described, "read_only": read_only, "tops": sorted(tops), "uid": UID, "gid": GID, "path": PATH}
+    return args, [python, "-I", "-S", f"{stage}/launcher.py"], json.dumps(spec).encode()
+
+
+def _top(path: str) -> str:
+    parts = PurePosixPath(path).parts
+    return "/" + parts[1] if len(parts) > 1 else "/"
 
 
 def _namespaces(box: SandboxConfig) -> list[str]:

@@ -11,11 +11,13 @@ import fcntl
 import functools
 import hashlib
 import os
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from notifications.services import run_end_notify
@@ -32,6 +34,8 @@ from workflows.services.versions import document_for
 STEP_ERRORS = (*ENGINE_ERRORS, engine.LimitError)
 _TRIES = 3
 MAX_KILLED_STEPS = 3  # a run whose steps keep killing their worker fails rather than kill it forever
+FEED_WAIT_SECONDS = 2
+FEED_WAIT_BYTES_PER_SECOND = 100_000  # a 3 MB state (10,000 shards) is fed by time every 30 s
 
 
 class _Lost(Exception):
@@ -99,15 +103,20 @@ def _advance(run_id) -> bool:
     # The finished calls are read before the state: a step written in between then shows as a call
     # already fed when this one is written, and this one is done again (see _write).
     finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
-                    .values_list("pk", "call_id", "outputs"))
-    run = Run.objects.select_related("version", "team").filter(pk=run_id).first()
+                    .values_list("pk", "call_id", "outputs", "ended"))
+    # The saved state (MBs for a wide scatter) is read only for a step that is worth it (_step).
+    run = (Run.objects.select_related("version", "team").defer("engine_state")
+           .annotate(state_bytes=Length("engine_state")).filter(pk=run_id).first())
     if run is None or run.status not in ADVANCEABLE:
         return False
     if run.failures or Call.objects.filter(run=run, status=Call.Status.FAILED).exists():
         _fail(run_id)
         return False
-    if run.engine_state is not None and not finished:
+    first = run.state_bytes is None
+    if not first and not finished:
         return False  # nothing happened since the last step
+    if not first and not _worth_a_step(run_id, finished, state_bytes=run.state_bytes):
+        return False  # the beat's tick comes back for them
     if run.killed_steps >= MAX_KILLED_STEPS:
         _fail(run_id, message=f"stepping the run's workflow killed its worker {run.killed_steps} times (the "
                               f"hard time limit of {settings.BATCHSITE_STEP_SECONDS + 120:g} s, or out of memory)")
@@ -115,17 +124,17 @@ def _advance(run_id) -> bool:
     # Counted before the step and uncounted after it, whatever its outcome: only a killed worker leaves it.
     Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") + 1)
     try:
-        return _step_and_write(run, finished)
+        return _step_and_write(run, finished, first=first)
     finally:
         Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") - 1)
 
 
-def _step_and_write(run: Run, finished: list[tuple]) -> bool:
+def _step_and_write(run: Run, finished: list[tuple], *, first: bool) -> bool:
     """Step the run within its budget and save what the step made; return whether more calls finished."""
     run_id = run.pk
     try:
         task_calls, saved, outputs = engine.within_budget(
-            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs in finished]),
+            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs, _ in finished]),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
             should_stop=functools.partial(_stopped, run_id))
     except engine.Interrupted:
@@ -140,9 +149,25 @@ def _step_and_write(run: Run, finished: list[tuple]) -> bool:
     except STEP_ERRORS as exc:
         _fail(run_id, message=str(exc))
         return False
-    _write(run, first=run.engine_state is None, fed=[pk for pk, _, _ in finished], task_calls=task_calls,
+    _write(run, first=first, fed=[pk for pk, *_ in finished], task_calls=task_calls,
            saved=saved, outputs=outputs)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
+
+
+def _worth_a_step(run_id, finished: list, *, state_bytes: int) -> bool:
+    """Tell whether the finished calls are worth a step now.
+
+    A step loads and saves the whole state, whose size grows with the run: the calls that finish
+    are fed once as many wait as are still to finish (a scatter of N calls then takes about
+    log2(N) steps, not one per poll), or once one has waited FEED_WAIT_SECONDS, longer for a
+    bigger state (a call whose successors must not wait for a long scatter beside it, without a
+    step that takes seconds after every other). The last ones are fed at once.
+    """
+    if len(finished) >= Call.objects.filter(run_id=run_id, status__in=(Call.Status.QUEUED, *Call.ACTIVE)).count():
+        return True
+    endings = [ended for *_, ended in finished if ended is not None]
+    wait = max(FEED_WAIT_SECONDS, state_bytes / FEED_WAIT_BYTES_PER_SECOND)
+    return not endings or timezone.now() - min(endings) > timedelta(seconds=wait)
 
 
 def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None]:

@@ -270,10 +270,10 @@ def _mark_hits(found: list[tuple]) -> int:
 
 
 def _advance(run_ids) -> None:
-    from workflows.tasks import advance_run
+    from workflows.tasks import run_advance_task
 
     for run_id in run_ids:
-        advance_run.delay(str(run_id))
+        run_advance_task.delay(str(run_id))
 
 
 # ---- what the user sees -------------------------------------------------------------------
@@ -308,6 +308,13 @@ def entry_write(*, call: Call, outputs: dict, return_code: int | None) -> None:
     """Record a call that just succeeded for later identical calls (if its run writes to the cache)."""
     call.outputs, call.return_code = outputs, return_code
     _entries_write([call] if call.cache_hash else [])
+
+
+def entries_write(*, calls: list[Call], outputs: dict[int, tuple[dict, int | None]]) -> None:
+    """Record calls that just succeeded ({pk: (outputs, return code)}) as entry_write does, in one statement."""
+    for call in calls:
+        call.outputs, call.return_code = outputs[call.pk]
+    _entries_write([call for call in calls if call.cache_hash])
 
 
 def _entries_write(calls: list[Call]) -> None:

@@ -76,10 +76,15 @@ def price_table_changed() -> None:
     cache.delete(_CACHE_KEY)
 
 
+def price_table() -> dict:
+    """Return the prices as job_cost reads them (pass it to price many jobs with one look-up)."""
+    return _prices()
+
+
 def job_cost(*, backend: str, queue: str, capacity: str, vcpus: int, memory_mib: int, gpus: int,
-             seconds: float) -> Decimal:
+             seconds: float, prices: dict | None = None) -> Decimal:
     """Return what a job of these resources costs for that many seconds (0 when nothing prices it)."""
-    table = _prices()
+    table = _prices() if prices is None else prices
     rates = table.get((backend, _queue_name(queue), capacity)) or table.get((backend, "", capacity))
     if rates is None:
         return Decimal(0)
@@ -95,12 +100,13 @@ def asked_fields(sub: Submitted) -> dict:
                                      gpus=r.gpus)
 
 
-def call_spent(call: Call, state: JobState, *, now: datetime | None = None) -> dict:
+def call_spent(call: Call, state: JobState, *, now: datetime | None = None, prices: dict | None = None) -> dict:
     """Return the fields that record what a call's ended job held and cost: resource_seconds and cost."""
     if state.started_at is None:
         seconds = 0.0
     else:
         seconds = max(0.0, ((state.stopped_at or now or timezone.now()) - state.started_at).total_seconds())
     cost = job_cost(backend=call.backend, queue=call.queue, capacity=call.capacity or Price.Capacity.ON_DEMAND,
-                    vcpus=call.vcpus or 0, memory_mib=call.memory_mib or 0, gpus=call.gpus, seconds=seconds)
+                    vcpus=call.vcpus or 0, memory_mib=call.memory_mib or 0, gpus=call.gpus, seconds=seconds,
+                    prices=prices)
     return {"resource_seconds": seconds, "cost": cost}

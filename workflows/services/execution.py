@@ -18,6 +18,7 @@ from workflows import engine
 from workflows.backends import JobSpec, backend_for, provider_for
 from workflows.models import Call, Run, Script
 from workflows.services import caching
+from workflows.services.bulk import calls_update
 from workflows.services.cost import asked_fields, attempt_outcome, job_tags
 from workflows.services.leases import lease_kept, lease_owner, lease_renew, lease_take
 from workflows.services.versions import document_for
@@ -163,12 +164,8 @@ def _submit_claimed(claimed: list[Call], *, owner: str) -> list[Call]:
             continue
         by_backend[call.backend].append((call, spec))
     # Saved before the backend sees the job, so a call adopted after a lost reply can be collected.
-    # (Row by row in one transaction: bulk_update's CASE expressions cost more than the round trips.)
-    with transaction.atomic():
-        for pairs in by_backend.values():
-            for call, _ in pairs:
-                Call.objects.filter(pk=call.pk).update(command=call.command, runtime=call.runtime,
-                                                       prepared_inputs=call.prepared_inputs)
+    calls_update(values={call.pk: dict(command=call.command, runtime=call.runtime, prepared_inputs=call.prepared_inputs)
+                         for pairs in by_backend.values() for call, _ in pairs}, where={})
     for name, pairs in by_backend.items():
         pairs = _still_claimed(pairs, owner=owner)
         if pairs:
@@ -197,10 +194,11 @@ def _record_submitted(pairs, *, owner: str) -> None:
     with transaction.atomic():
         # A call no longer this dispatch's (its run aborted, or its claim taken over once the lease
         # lapsed) does not need this job: stop it, unless the takeover adopted this very job.
-        stray = [sub.handle for call, sub in pairs if not Call.objects.filter(
-            pk=call.pk, status=Call.Status.SUBMITTING, claimed_by=owner).update(
-                status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key,
-                **asked_fields(sub))]
+        recorded = calls_update(
+            values={call.pk: dict(status=Call.Status.SUBMITTED, backend_job_id=sub.handle, script_key=sub.script_key,
+                                  **asked_fields(sub)) for call, sub in pairs},
+            where=dict(status=Call.Status.SUBMITTING, claimed_by=owner))
+        stray = [sub.handle for call, sub in pairs if call.pk not in recorded]
         adopted = set(Call.objects.filter(pk__in=[call.pk for call, _ in pairs], backend_job_id__in=stray)
                       .values_list("backend_job_id", flat=True)) if stray else set()
         aborted = [handle for handle in stray if handle not in adopted]

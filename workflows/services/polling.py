@@ -17,7 +17,8 @@ from workflows import engine
 from workflows.backends import JobSpec, JobState, backend_for
 from workflows.models import Call, Run
 from workflows.services import caching
-from workflows.services.cost import call_spent
+from workflows.services.bulk import calls_update
+from workflows.services.cost import call_spent, price_table
 from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _after_changes, _finish_failed, job_name
 from workflows.services.leases import (
     abandoned_claims, lease_kept, lease_owner, lease_take, leases_expire, poll_held, poll_mark,
@@ -85,9 +86,8 @@ def _backend_poll_once(name: str) -> int:
     with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
         # Where the backend's files are remote, outcomes are worked out concurrently; rows are
         # written here, in this thread, as each outcome arrives.
-        outcomes = (pool.map if pool else map)(lambda pair: call_outcome(*pair), done)
-        for (call, state), outcome in zip(done, outcomes):
-            call_finish(call=call, state=state, outcome=outcome)
+        outcomes = list((pool.map if pool else map)(lambda pair: call_outcome(*pair), done))
+    calls_finish([(call, state, outcome) for (call, state), outcome in zip(done, outcomes)])
     claims_recover(name=name)
     if done:
         _after_changes({c.run_id for c, _ in done}, {c.team_id for c, _ in done})
@@ -144,6 +144,23 @@ def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
                                   map_path=workspace.stored_path, localize=workspace.localize), ""
     except ENGINE_ERRORS as exc:
         return None, f"could not collect outputs: {exc}"
+
+
+def calls_finish(finished: list[tuple[Call, JobState, tuple[dict | None, str]]]) -> None:
+    """Record finished jobs as call_finish() does, those that succeeded in one statement."""
+    prices = price_table()
+    succeeded = {call.pk: (call, state, outputs) for call, state, (outputs, _) in finished if outputs is not None}
+    now = timezone.now()
+    recorded = calls_update(
+        values={pk: dict(status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=now,
+                         **call_spent(call, state, now=now, prices=prices))
+                for pk, (call, state, outputs) in succeeded.items()},
+        where=dict(status=Call.ACTIVE))
+    caching.entries_write(calls=[call for pk, (call, state, outputs) in succeeded.items() if pk in recorded],
+                          outputs={pk: (outputs, state.rc) for pk, (_, state, outputs) in succeeded.items()})
+    for call, state, outcome in finished:
+        if call.pk not in succeeded:
+            call_finish(call=call, state=state, outcome=outcome)
 
 
 def call_finish(*, call: Call, state: JobState, outcome: tuple[dict | None, str]) -> None:
