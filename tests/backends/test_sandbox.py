@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from batchsite.config import ConfigError, get_config, parse_config_text
 from tests.runs import Eager, drive, submit
@@ -172,13 +173,13 @@ echo changed >> ~{f} 2>/dev/null && echo 'input: written' || echo 'input: read-o
     assert data.read_text() == "input text\n"
 
 
-def test_a_file_input_naming_batchsites_own_files_is_refused(project, alice, database_file):
-    run, call = run_task(project, alice, "cat ~{f}", declarations="input { File f }",
-                         inputs={"wf.t.f": str(database_file)})
+def test_a_file_input_naming_batchsites_own_files_is_refused_at_submission(project, alice, database_file):
+    # The local backend refuses such a job too; the submission does first (tests/workflows/test_input_files.py).
+    with pytest.raises(ValidationError) as refused:
+        run_task(project, alice, "cat ~{f}", declarations="input { File f }", inputs={"wf.t.f": str(database_file)})
 
-    assert run.status == "Failed"
-    assert f"input {database_file} is one of Batchsite's own files" in call.failure
-    assert not call.backend_job_id
+    assert f"wf.t.f: {database_file} is one of Batchsite's own files" in refused.value.message_dict["inputs"][0]
+    assert not Call.objects.exists()
 
 
 @pytest.mark.parametrize("command, outputs, problem", [
