@@ -11,6 +11,7 @@ from workflows import selectors, services
 from workflows.forms import RunFilterForm
 from workflows.models import Call
 from workflows.selectors.cost import run_cost
+from workflows.selectors.outputs import run_output_rows
 from workflows.services.cleanup import run_cleanup as cleanup, run_cleanup_preview
 from workflows.services.cost import CURRENCY
 from workflows.services.runs import run_retry_failed
@@ -72,6 +73,7 @@ def run_detail(request, pk):
         "can_act": selectors.run_can_act(user=request.user, run=run),
         "relaunches": selectors.run_relaunches(run=run),
         "cost": run_cost(run=run), "currency": CURRENCY,
+        "output_rows": run_output_rows(run=run),
     })
 
 
