@@ -16,6 +16,8 @@ from workflows.services.cleanup import run_cleanup as cleanup, run_cleanup_previ
 from workflows.services.cost import CURRENCY
 from workflows.services.runs import run_retry_failed
 
+COMPARE_CHOICES = 20  # recent runs of the same workflow offered for comparison
+
 
 def _query(request, *drop: str) -> str:
     """Return the request's query string without the named parameters (for pagination links)."""
@@ -74,6 +76,8 @@ def run_detail(request, pk):
         "relaunches": selectors.run_relaunches(run=run),
         "cost": run_cost(run=run), "currency": CURRENCY,
         "output_rows": run_output_rows(run=run),
+        "compare_with": selectors.run_list(user=request.user, team=run.team, workflow_id=run.version.workflow_id)
+        .exclude(pk=run.pk).select_related("version")[:COMPARE_CHOICES],
     })
 
 
