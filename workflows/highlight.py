@@ -121,4 +121,6 @@ def wdl_diff(old: str, new: str, *, context: int = 3) -> list[DiffLine]:
                 right = (j + 1, new_html[j]) if j < j2 else (None, None)
                 kind = "changed" if left[0] and right[0] else ("removed" if left[0] else "added")
                 rows.append(DiffLine(kind, *left, *right))
+    if rows and group[-1][2] < len(old_lines):
+        rows.append(DiffLine("skipped", None, None, None, None))
     return rows
