@@ -112,7 +112,8 @@ def wdl_diff(old: str, new: str, *, context: int = 3) -> list[DiffLine]:
             rows.append(DiffLine("skipped", None, None, None, None))
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
-                rows += [DiffLine("same", i + 1, old_html[i], j + 1, new_html[j]) for i, j in zip(range(i1, i2), range(j1, j2))]
+                rows += [DiffLine("same", i + 1, old_html[i], j + 1, new_html[j])
+                         for i, j in zip(range(i1, i2), range(j1, j2))]
                 continue
             pairs = max(i2 - i1, j2 - j1)
             for k in range(pairs):

@@ -36,10 +36,11 @@ def test_the_owner_and_a_viewer_preview_and_download_s3_outputs_through_a_presig
         signed = urlparse(response["Location"])
         query = parse_qs(signed.query)
         assert signed.path.endswith("/part_1.txt") and int(query["X-Amz-Expires"][0]) <= 300
-        assert query["response-content-disposition"] == ['attachment; filename="part_1.txt"']
+        disposition = "attachment; filename=\"part_1.txt\"; filename*=UTF-8''part_1.txt"
+        assert query["response-content-disposition"] == [disposition]
         with urllib.request.urlopen(response["Location"]) as got:  # what the browser then fetches from S3
             assert got.read() == b"two\n"
-            assert got.headers["Content-Disposition"] == 'attachment; filename="part_1.txt"'
+            assert got.headers["Content-Disposition"] == disposition
 
 
 def test_an_outsider_gets_no_presigned_url_not_even_by_a_guessed_address(aws, client, carol, other_team, run):

@@ -90,6 +90,18 @@ def test_a_link_out_of_the_call_directory_is_refused(client, alice, run, tmp_pat
         assert "is a link: not followed out of the call directory" in response.content.decode()
 
 
+def test_a_directory_link_on_the_way_out_of_the_call_directory_is_refused(client, alice, run, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.txt").write_text("the database password")
+    link = link_out(run, "outside", str(tmp_path / "elsewhere"))
+    run.outputs["files.report_out"] = f"{link}/secret.txt"
+    run.save(update_fields=["outputs"])
+    client.force_login(alice)
+    response = client.get(page(run, "files.report_out", download=True))
+    assert response.status_code == 403 and b"the database password" not in response.content
+    assert "outside is not a directory of the call (a link?)" in response.content.decode()
+
+
 def test_a_file_outside_the_runs_directory_is_listed_but_never_served(client, alice, run, tmp_path):
     outside = tmp_path / "input.txt"
     outside.write_text("secret input content")

@@ -31,7 +31,8 @@ def test_a_versions_source_is_shown_highlighted_with_line_numbers(client, bob, w
     assert '<span class="wdl-kd">workflow</span><span class="wdl-w"> </span><span class="wdl-nc">hello</span>' in page
     assert '<span class="wdl-sh">&lt;&lt;&lt; echo "hello </span><span class="wdl-si">~{</span>' in page
     assert '<td class="n" id="L2">2</td>' in page
-    assert 'href="' + source_url(workflow, 2) + '"' in client.get(reverse("workflows:detail", args=[workflow.pk])).content.decode()
+    detail = client.get(reverse("workflows:detail", args=[workflow.pk])).content.decode()
+    assert f'href="{source_url(workflow, 2)}"' in detail
 
 
 def test_the_source_is_escaped(client, alice, workflow):

@@ -97,7 +97,8 @@ class Document:
                 continue
             paths: list[str] = []
             try:
-                Value.rewrite_files(Value.from_json(binding.value, outputs[name]), lambda path: paths.append(path) or path)
+                value = Value.from_json(binding.value, outputs[name])
+                Value.rewrite_files(value, lambda path: paths.append(path) or path)
             except (Error.InputError, Error.EvalError, ValueError):
                 continue
             found[name] = paths

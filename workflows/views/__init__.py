@@ -11,5 +11,6 @@ from workflows.views.workflows import run_launch, version_upload, workflow_creat
 __all__ = [
     "call_log", "call_log_download", "call_log_tail", "run_abort", "run_cleanup", "run_compare", "run_detail",
     "run_labels", "run_launch", "run_list", "run_live", "run_output", "run_output_download", "run_relaunch",
-    "run_retry", "run_timeline", "version_diff", "version_source", "version_upload", "workflow_create", "workflow_detail",
+    "run_retry", "run_timeline", "version_diff", "version_source", "version_upload", "workflow_create",
+    "workflow_detail",
 ]

@@ -1,6 +1,7 @@
 """A run's output files in S3, for the browser: a ranged read for previews, a presigned URL for downloads."""
 import io
 from typing import BinaryIO
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
@@ -29,7 +30,9 @@ class OutputFiles:
     def output_url(self, path: str, *, under: str, filename: str) -> str | None:
         bucket, key = _inside(path, under)
         self._size(bucket, key)  # a deleted file says so here, not as S3's XML error in the browser
-        disposition = 'attachment; filename="{}"'.format(filename.replace('"', "").replace("\\", ""))
+        # RFC 6266: an ASCII name for old clients, the real one (percent-encoded UTF-8) for the rest
+        fallback = filename.encode("ascii", "replace").decode().replace('"', "").replace("\\", "")
+        disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
         return self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition},
             ExpiresIn=URL_SECONDS)
