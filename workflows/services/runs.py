@@ -15,7 +15,8 @@ from workflows.services.budgets import budget_check
 from workflows.services import caching
 from workflows.services.execution import next_attempt, queued_calls_stop
 from workflows.services.limits import (
-    MAX_OPTIONS_BYTES, PROJECT_LABEL, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
+    MAX_OPTIONS_BYTES, PROJECT_LABEL, inputs_check, json_load, json_problem, labels_check, labels_problems,
+    queued_runs_check,
 )
 from workflows.services.versions import document_for
 
@@ -201,10 +202,10 @@ def run_labels_set(*, run: Run, user, labels: dict, replace: bool = False) -> Ru
         if labels.get(PROJECT_LABEL, before.get(PROJECT_LABEL)) != before.get(PROJECT_LABEL) or (
                 replace and PROJECT_LABEL in before and PROJECT_LABEL not in labels):
             problems.append(f"The {PROJECT_LABEL} label is set at submission and cannot change")
+        after = dict(labels) if replace else {**before, **labels}
+        problems += labels_problems(after, max_labels=team_limits(run.team)["max_labels_per_run"])
         if problems:
             raise ValidationError({"labels": problems})
-        after = dict(labels) if replace else {**before, **labels}
-        labels_check(after, limits=team_limits(run.team))
         removed = [key for key in before if key not in after]
         changed = {key: value for key, value in after.items() if before.get(key) != value}
         if not removed and not changed:
