@@ -102,6 +102,15 @@ def test_a_directory_link_on_the_way_out_of_the_call_directory_is_refused(client
     assert "outside is not a directory of the call (a link?)" in response.content.decode()
 
 
+def test_a_path_that_climbs_out_of_the_runs_directory_is_refused(client, alice, run):
+    run.outputs["files.report_out"] = f"{run.root}/call-files/execution/../../../../../../../etc/passwd"
+    run.save(update_fields=["outputs"])
+    client.force_login(alice)
+    response = client.get(page(run, "files.report_out", download=True))
+    assert response.status_code == 403 and b"root:" not in response.content
+    assert "Batchsite does not serve it" in response.content.decode()
+
+
 def test_a_file_outside_the_runs_directory_is_listed_but_never_served(client, alice, run, tmp_path):
     outside = tmp_path / "input.txt"
     outside.write_text("secret input content")

@@ -48,11 +48,15 @@ def run_output_rows(*, run: Run) -> list[OutputRow]:
     if not run.outputs:
         return []
     files = document_for(run.version).output_files(run.outputs)
-    inside = run.root.rstrip("/") + "/"
     return [OutputRow(key=key, value=value, more=max(0, len(files.get(key, [])) - FILES_SHOWN), files=[
-        OutputFile(key=key, index=i, path=path, served=path.startswith(inside))
+        OutputFile(key=key, index=i, path=path, served=_in_run(run, path))
         for i, path in enumerate(files.get(key, [])[:FILES_SHOWN])
     ]) for key, value in run.outputs.items()]
+
+
+def _in_run(run: Run, path: str) -> bool:
+    # The backend checks again, normalised and without following links, before it opens anything.
+    return path.startswith(run.root.rstrip("/") + "/")
 
 
 def run_output_file(*, run: Run, key: str, index: int) -> OutputFile:
@@ -62,8 +66,7 @@ def run_output_file(*, run: Run, key: str, index: int) -> OutputFile:
     files = document_for(run.version).output_files({key: run.outputs[key]}).get(key, [])
     if not 0 <= index < len(files):
         raise Http404("No such file among this output's values.")
-    return OutputFile(key=key, index=index, path=files[index],
-                      served=files[index].startswith(run.root.rstrip("/") + "/"))
+    return OutputFile(key=key, index=index, path=files[index], served=_in_run(run, files[index]))
 
 
 def output_preview(*, run: Run, file: OutputFile) -> Preview:
