@@ -169,6 +169,7 @@ class AuditEvent(models.Model):
         ABORT = "abort", "Aborted a run"
         RELAUNCH = "relaunch", "Relaunched a run"
         RETRY = "retry", "Retried failed calls"
+        LABELS = "labels", "Edited a run's labels"
         CLEANUP = "cleanup", "Cleaned up"
         TEAM_CHANGE = "team_change", "Changed the team's caps or allowlist"
         BUDGET = "budget", "Changed a budget"

@@ -82,6 +82,10 @@ def good_value(name: str, param: str, world) -> str:
         return "stdout"
     if param == "version":
         return "v1"
+    if param == "key":  # a run's output
+        return next(iter(world["run"].outputs))
+    if param in ("index", "number"):  # the first file of an output; a workflow's first version
+        return "0" if param == "index" else "1"
     raise AssertionError(f"no value for {param} of {name}")
 
 

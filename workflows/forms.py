@@ -165,6 +165,37 @@ def _typed_field(spec: dict, base: str) -> forms.Field:
     return WdlJsonField(shape=list if base.startswith("Array[") else dict, **common)
 
 
+def labels_parse(text: str) -> dict:
+    """Read labels written one a line as key=value; raise ValidationError naming a line that is not."""
+    labels = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, equals, value = line.partition("=")
+        if not equals or not key.strip():
+            raise ValidationError(f"line {number}: {line.strip()[:60]!r} is not key=value")
+        if key.strip() in labels:
+            raise ValidationError(f"line {number}: label {key.strip()[:60]!r} is given twice")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def labels_text(labels: dict) -> str:
+    """Write labels as labels_parse reads them."""
+    return "\n".join(f"{key}={value}" for key, value in labels.items())
+
+
+class LabelsForm(forms.Form):
+    """A run's labels after launch, one key=value a line; the service checks them by launch's rules."""
+
+    labels = forms.CharField(
+        required=False, max_length=1_000_000, widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
+        help_text="One label a line, as key=value. A label left out is removed.")
+
+    def clean_labels(self) -> dict:
+        return labels_parse(self.cleaned_data["labels"])
+
+
 class LaunchForm(forms.Form):
     """A run's inputs, one field per WDL input (or an inputs JSON file), its options and labels."""
 
@@ -210,16 +241,7 @@ class LaunchForm(forms.Form):
         return self._bound([OPTION_ROLE, OPTION_PREFIX, "labels"])
 
     def clean_labels(self) -> dict:
-        labels = {}
-        for number, line in enumerate(self.cleaned_data["labels"].splitlines(), start=1):
-            if not line.strip():
-                continue
-            key, equals, value = line.partition("=")
-            if not equals or not key.strip():
-                raise ValidationError(f"line {number}: {line.strip()!r} is not key=value")
-            if key.strip() in labels:
-                raise ValidationError(f"line {number}: label {key.strip()!r} is given twice")
-            labels[key.strip()] = value.strip()
+        labels = labels_parse(self.cleaned_data["labels"])
         problems = labels_problems(labels, max_labels=self.limits["max_labels_per_run"])
         if problems:
             raise ValidationError(problems)

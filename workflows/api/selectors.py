@@ -37,7 +37,6 @@ BACKEND_STATUS = {
     Call.Status.PREEMPTED: "Preempted",
     Call.Status.ABORTED: "Aborted",
 }
-PROJECT_LABEL = "batchsite-project"
 
 
 def cromwell_time(value: datetime | None) -> str | None:

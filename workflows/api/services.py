@@ -1,17 +1,16 @@
 """Writes made through the Cromwell API: submissions (project by label, workflow by WDL name) and labels."""
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from teams.models import Membership, Project
-from teams.selectors import team_limits
 from workflows.api.forms import Submission
 from workflows.api.http import ApiError
-from workflows.api.selectors import PROJECT_LABEL
-from workflows.models import Run, RunLabel, Workflow
+from workflows.models import Run, Workflow
 from workflows.services import wdl_check, workflow_version_create
 from workflows.services.batches import BatchRow, batch_admit, run_batch_submit
-from workflows.services.limits import json_problem, labels_problems
+from workflows.services.limits import PROJECT_LABEL
+from workflows.services.runs import run_labels_set
 
 
 def api_project_resolve(*, user, labels: dict) -> Project:
@@ -81,23 +80,9 @@ def api_submit(*, user, project: Project, submission: Submission) -> list[Run]:
     return runs
 
 
-def run_labels_update(*, run: Run, labels: dict) -> Run:
-    """Add or change labels of a run (Cromwell's PATCH); the project label is fixed at submission."""
-    problems = labels_problems(labels) or [problem for problem in [json_problem(labels)] if problem]
-    if PROJECT_LABEL in labels and labels[PROJECT_LABEL] != (run.labels or {}).get(PROJECT_LABEL):
-        problems.append(f"The {PROJECT_LABEL} label is set at submission and cannot change")
-    if "cromwell-workflow-id" in labels:
-        problems.append("The cromwell-workflow-id label is set by the server")
-    if problems:
-        raise ApiError(400, ",".join(problems), problems)
-    with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("version", "team").get(pk=run.pk)
-        merged = {**(run.labels or {}), **labels}
-        most = team_limits(run.team)["max_labels_per_run"]
-        if len(merged) > most:
-            raise ApiError(400, f"The run would have {len(merged):,} labels; at most {most:,} are allowed per run")
-        run.labels = merged
-        run.save(update_fields=["labels"])
-        for key, value in labels.items():
-            RunLabel.objects.update_or_create(run=run, key=key, defaults={"value": value})
-    return run
+def run_labels_update(*, run: Run, user, labels: dict) -> Run:
+    """Add or change labels of a run (Cromwell's PATCH), by the rules of the run page's label editor."""
+    try:
+        return run_labels_set(run=run, user=user, labels=labels)
+    except ValidationError as exc:
+        raise ApiError(400, ",".join(exc.messages), exc.messages) from None

@@ -134,7 +134,7 @@ def labels_update(request, id: str):
         raise ApiError(400, f"The labels are {exc}: send a JSON object of string keys and values") from None
     if not isinstance(new, dict):
         raise ApiError(400, "The labels must be a JSON object of string keys and values")
-    run = services.run_labels_update(run=run, labels=new)
+    run = services.run_labels_update(run=run, user=request.user, labels=new)
     return JsonResponse({"id": str(run.pk), "labels": selectors.run_labels(run)})
 
 

@@ -2,7 +2,7 @@
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, Protocol, Sequence
+from typing import BinaryIO, Mapping, Protocol, Sequence
 
 
 class TransientBackendError(Exception):
@@ -154,6 +154,19 @@ class Backend(Protocol):
 
     def read_text(self, path: str) -> str:
         """Return a file the job wrote (rc, stdout, an output) as text."""
+
+    # ---- a run's output files, for the browser -----------------------------------------------
+
+    def output_open(self, path: str, *, under: str, length: int | None = None) -> tuple[BinaryIO, int]:
+        """Open a file a run produced in its directory `under`; return it (read from the start; close it) and its size.
+
+        length: the caller reads at most that much. Raise FileNotFoundError when the file is gone, and
+        OSError naming why for anything else refused: not under `under`, or a link out of the call directory.
+        """
+
+    def output_url(self, path: str, *, under: str, filename: str) -> str | None:
+        """Return a short-lived URL the browser downloads the file from as filename, or None when the web
+        process must stream it (output_open); raise as output_open does."""
 
     # ---- call caching ------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Sequence
+from typing import BinaryIO, Mapping, Sequence
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -383,6 +383,23 @@ class LocalBackend:
 
     def read_text(self, path: str) -> str:
         """Return a file a job wrote under the root, following no link on the way (raise OSError)."""
+        with os.fdopen(self._open_under_root(path), "rb") as f:
+            return f.read().decode()
+
+    def output_open(self, path: str, *, under: str, length: int | None = None) -> tuple[BinaryIO, int]:
+        if not _within(os.path.abspath(path), os.path.abspath(under)) or not _within(
+                os.path.abspath(under), os.path.abspath(self.root)):
+            raise OSError(f"{path} is not in the run's directory {under}")
+        f = os.fdopen(self._open_under_root(path), "rb")
+        return f, os.fstat(f.fileno()).st_size
+
+    def output_url(self, path: str, *, under: str, filename: str) -> str | None:
+        self.output_open(path, under=under)[0].close()  # gone or refused: say so now
+        return None  # the web process streams it: nothing else can read this host's files
+
+    def _open_under_root(self, path: str) -> int:
+        """Open a file under the root read-only, with no link followed on the way; raise OSError
+        (FileNotFoundError when it, or a directory on the way, does not exist)."""
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
         if relative.startswith(".."):
             raise OSError(f"{path} is not under the {self.name} backend's root {self.root}")
@@ -392,12 +409,13 @@ class LocalBackend:
             for folder in folders:  # one at a time, so that no directory on the way can be a link
                 try:
                     inner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+                except FileNotFoundError:
+                    raise FileNotFoundError(f"{path}: {folder} does not exist") from None
                 except OSError as exc:
                     raise OSError(f"{path}: {folder} is not a directory of the call (a link?): {exc.strerror}") from None
                 os.close(directory)
                 directory = inner
-            with os.fdopen(sandbox.open_file_at(directory, name, shown=path), "rb") as f:
-                return f.read().decode()
+            return sandbox.open_file_at(directory, name, shown=path)
         finally:
             os.close(directory)
 

@@ -102,6 +102,26 @@ class Document:
         values = Value.rewrite_env_paths(self._values(inputs), lambda value: map_path(value.value))
         return WDL.values_to_json(values, namespace=self.name)
 
+    def output_files(self, outputs: dict) -> dict[str, list[str]]:
+        """Return {output name: the paths of its File values, in order} of a run's outputs JSON.
+
+        Files inside arrays, maps, pairs and structs count, each once where it appears; an output
+        the document does not declare, or whose value does not fit its type, has none.
+        """
+        found: dict[str, list[str]] = {}
+        for binding in self.executable.effective_outputs:
+            name = f"{self.name}.{binding.name}"
+            if outputs.get(name) is None:
+                continue
+            paths: list[str] = []
+            try:
+                value = Value.from_json(binding.value, outputs[name])
+                Value.rewrite_files(value, lambda path: paths.append(path) or path)
+            except (Error.InputError, Error.EvalError, ValueError):
+                continue
+            found[name] = paths
+        return found
+
     def task(self, ref: str) -> Tree.Task:
         """Find a task by the reference a TaskCall carries: import namespaces, then the task name."""
         *namespaces, name = ref.split(".")

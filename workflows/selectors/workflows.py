@@ -37,3 +37,9 @@ def version_get(*, workflow: Workflow, number: int | None = None) -> WorkflowVer
         raise Http404("No such version.")
     version.workflow = workflow
     return version
+
+
+def version_source(*, version: WorkflowVersion) -> str:
+    """Return a version's main WDL file as text (the caller has checked access to its workflow)."""
+    with version.source.open("rb") as f:
+        return f.read().decode("utf-8", errors="replace")

@@ -19,6 +19,7 @@ LABEL_MAX = 255  # Cromwell's Label.MaxLabelLength, for keys (at least 1 charact
 JSON_MAX_DEPTH = 64  # nesting of a JSON value: WDL's deepest real inputs are a few levels
 INT_MIN, INT_MAX = -(2 ** 63), 2 ** 63 - 1  # a WDL Int is 64-bit
 MAX_OPTIONS_BYTES = 1024 * 1024
+PROJECT_LABEL = "batchsite-project"  # the API's submissions name their team/project with it; fixed once set
 
 
 def json_load(text: str | bytes):

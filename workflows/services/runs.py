@@ -16,7 +16,8 @@ from workflows.services.budgets import budget_check
 from workflows.services import caching
 from workflows.services.execution import next_attempt, queued_calls_stop
 from workflows.services.limits import (
-    MAX_OPTIONS_BYTES, input_files_check, inputs_check, json_load, json_problem, labels_check, queued_runs_check,
+    MAX_OPTIONS_BYTES, PROJECT_LABEL, input_files_check, inputs_check, json_load, json_problem, labels_check,
+    labels_problems, queued_runs_check,
 )
 from workflows.services.versions import document_for
 
@@ -189,3 +190,42 @@ def run_retry_failed(*, run: Run, user) -> int:
         _enqueue_advance(run.pk)
         team_dispatch_task.delay_on_commit(run.team_id)
     return len(failed)
+
+
+AUDITED_LABELS = 100  # label changes an audit event lists by name; the counts are always whole
+
+
+def run_labels_set(*, run: Run, user, labels: dict, replace: bool = False) -> Run:
+    """Add or change a run's labels (replace: also remove those not given), by launch's rules; audited.
+
+    The project label (the API's batchsite-project) is fixed at submission and cromwell-workflow-id
+    is the server's, so neither can be set or changed here.
+    """
+    labels = json_object(labels, field="labels", what="the labels")
+    problems = []
+    if "cromwell-workflow-id" in labels:
+        problems.append("The cromwell-workflow-id label is set by the server")
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("version", "team").get(pk=run.pk)
+        before = dict(run.labels or {})
+        if labels.get(PROJECT_LABEL, before.get(PROJECT_LABEL)) != before.get(PROJECT_LABEL) or (
+                replace and PROJECT_LABEL in before and PROJECT_LABEL not in labels):
+            problems.append(f"The {PROJECT_LABEL} label is set at submission and cannot change")
+        after = dict(labels) if replace else {**before, **labels}
+        problems += labels_problems(after, max_labels=team_limits(run.team)["max_labels_per_run"])
+        if problems:
+            raise ValidationError({"labels": problems})
+        removed = [key for key in before if key not in after]
+        changed = {key: value for key, value in after.items() if before.get(key) != value}
+        if not removed and not changed:
+            return run
+        run.labels = after
+        run.save(update_fields=["labels"])
+        RunLabel.objects.filter(run=run, key__in=removed).delete()
+        for key, value in changed.items():
+            RunLabel.objects.update_or_create(run=run, key=key, defaults={"value": value})
+        audit_record(team=run.team, user=user, action=AuditEvent.Action.LABELS, target=f"run {run.pk}",
+                     set={key: changed[key] for key in list(changed)[:AUDITED_LABELS]},
+                     was={key: before[key] for key in list(changed)[:AUDITED_LABELS] if key in before},
+                     removed=removed[:AUDITED_LABELS], count_set=len(changed), count_removed=len(removed))
+    return run

@@ -11,9 +11,12 @@ from workflows import selectors, services
 from workflows.forms import RunFilterForm
 from workflows.models import Call
 from workflows.selectors.cost import run_cost
+from workflows.selectors.outputs import run_output_rows
 from workflows.services.cleanup import run_cleanup as cleanup, run_cleanup_preview
 from workflows.services.cost import CURRENCY
 from workflows.services.runs import run_retry_failed
+
+COMPARE_CHOICES = 20  # recent runs of the same workflow offered for comparison
 
 
 def _query(request, *drop: str) -> str:
@@ -72,6 +75,9 @@ def run_detail(request, pk):
         "can_act": selectors.run_can_act(user=request.user, run=run),
         "relaunches": selectors.run_relaunches(run=run),
         "cost": run_cost(run=run), "currency": CURRENCY,
+        "output_rows": run_output_rows(run=run),
+        "compare_with": selectors.run_list(user=request.user, team=run.team, workflow_id=run.version.workflow_id)
+        .exclude(pk=run.pk).select_related("version")[:COMPARE_CHOICES],
     })
 
 

@@ -13,7 +13,7 @@ from ninja.security.base import AuthBase
 from batchsite.config import get_config
 from workflows.api import SERVER_VERSION
 from workflows.api.http import REALM, ApiError, authenticate
-from workflows.api.selectors import PROJECT_LABEL
+from workflows.services.limits import PROJECT_LABEL
 from workflows.engine.machine import MINIWDL_VERSION
 from workflows.models import Call, Run
 from workflows.services.caching import OPTIONS as CACHE_OPTIONS

@@ -2,7 +2,7 @@
 from django.db import transaction
 
 from teams.models import Project
-from workflows.api.selectors import PROJECT_LABEL
+from workflows.services.limits import PROJECT_LABEL
 from workflows.api.services import api_project_resolve, api_workflow_get_or_create
 from workflows.models import Run
 from workflows.services import run_abort, run_submit, wdl_check, workflow_version_create

@@ -38,6 +38,7 @@ from .client import aws_call, chunks, error_code, queue_capacity, throttled, tra
 from .housekeeping import Housekeeping
 from .jobs import ENDED, MAX_ARRAY, QUEUED, STARTED, job_failure
 from .logs import JobLogs, log_location
+from .outputs import OutputFiles
 from .workspace import S3Workspace, split_uri
 
 DESCRIBE_MAX = 100  # ids per DescribeJobs call
@@ -48,7 +49,7 @@ THREADS = 32
 ARCHIVES_PER_POLL = 20
 
 
-class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles):
+class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles, OutputFiles):
     """Run call attempts as AWS Batch jobs of one provider (see the module docstring)."""
 
     retry_base_seconds = 0.5
@@ -73,7 +74,8 @@ class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles):
         self.submitter = session.client("batch", config=config.merge(Config(retries={"mode": "adaptive", "total_max_attempts": 1})))
         self.registrar = session.client("batch", config=config.merge(
             Config(retries={"mode": "adaptive", "total_max_attempts": provider.num_create_definition_attempts})))
-        self.s3 = session.client("s3", config=config)
+        # SigV4 also for presigned download URLs (boto3 would presign some with SigV2, which AWS is retiring)
+        self.s3 = session.client("s3", config=config.merge(Config(signature_version="s3v4")))
         self.logs = session.client("logs", config=config)
         self.secrets = session.client("secretsmanager", config=config)
         self._hub_secret = ""  # ARN of the secret holding the provider's raw dockerhub token
