@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0008_call_cache'),
+        ('workflows', '0009_run_killed_steps'),
     ]
 
     operations = [
