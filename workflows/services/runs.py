@@ -175,7 +175,8 @@ def run_retry_failed(*, run: Run, user) -> int:
         requeued = Call.objects.filter(run=run, status=Call.Status.ABORTED, backend_job_id="").update(
             status=Call.Status.QUEUED, claimed=None, ended=None)
         # The stretch it spent failed is kept, so its duration and timeline can leave it out.
-        pause = [(run.ended or timezone.now()).isoformat(), timezone.now().isoformat()]
+        now = timezone.now()
+        pause = [(run.ended or now).isoformat(), now.isoformat()]
         Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, failures=[], ended=None,
                                              pauses=[*run.pauses, pause])
         audit_record(team=run.team, user=user, action=AuditEvent.Action.RETRY, target=f"run {run.pk}",
