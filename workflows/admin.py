@@ -61,7 +61,7 @@ class RunAdmin(admin.ModelAdmin):
     exclude = ["engine_state"]
     readonly_fields = ["id", "version", "team", "project", "submitted_by", "status", "inputs", "options", "labels",
                        "script_prefix", "job_role_arn", "backend", "root", "outputs", "failures", "relaunch_of",
-                       "submitted", "started", "ended"]
+                       "submitted", "started", "ended", "pauses"]
     inlines = [CallInline]
     actions = ["abort_runs"]
 

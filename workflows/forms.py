@@ -10,7 +10,8 @@ from workflows.models import Run
 from workflows.services.limits import INT_MAX, INT_MIN, json_load, json_problem, labels_problems
 from workflows.services.versions import MAX_IMPORTS_BYTES, MAX_SOURCE_BYTES
 
-WDL_HELP = "A WDL 1.0 or 1.1 document (.wdl)."
+WDL_HELP = ("A WDL document (.wdl): version 1.0 or 1.1, or draft-2 (a file without a version line); "
+            "1.2 and development as far as miniwdl 1.16 reads them.")
 FILES_HELP = ("Optional: the files the WDL imports, chosen together; each sits beside the WDL file, "
               "as cromwell run and miniwdl run find them.")
 IMPORTS_HELP = "Optional: a zip of the files the WDL imports, as Cromwell's workflowDependencies."

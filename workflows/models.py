@@ -1,7 +1,9 @@
+import datetime as dt
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from teams.models import Project, Team
 
@@ -92,6 +94,8 @@ class Run(models.Model):
     submitted = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     ended = models.DateTimeField(null=True, blank=True)
+    pauses = models.JSONField(default=list, blank=True, help_text="Each time the run had failed and was retried: "
+                              "[when it failed, when it was retried], ISO 8601.")
     cleaned_up = models.DateTimeField(null=True, blank=True, help_text="When its scripts and call directories "
                                       "were deleted (by a person or the retention policy).")
     cleaned_up_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
@@ -110,6 +114,22 @@ class Run(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status not in self.TERMINAL
+
+    @property
+    def pause_spans(self) -> list[tuple[dt.datetime, dt.datetime]]:
+        """Return each stretch the run spent failed before a retry reopened it, oldest first."""
+        return [(dt.datetime.fromisoformat(failed), dt.datetime.fromisoformat(retried)) for failed, retried in self.pauses]
+
+    @property
+    def paused(self) -> dt.timedelta:
+        return sum((retried - failed for failed, retried in self.pause_spans), dt.timedelta())
+
+    @property
+    def working_time(self) -> dt.timedelta | None:
+        """Return how long the run has been at work: started to ended (or now), less its pauses."""
+        if self.started is None:
+            return None
+        return (self.ended or timezone.now()) - self.started - self.paused
 
 
 class RunLabel(models.Model):

@@ -122,3 +122,19 @@ def test_the_log_of_a_cleaned_up_run_says_where_it_went(client, alice, call):
     Run.objects.filter(pk=call.run_id).update(cleaned_up=timezone.now(), cleaned_up_by=alice)
     client.force_login(alice)
     assert "The run was cleaned up" in client.get(url("call_log", call)).content.decode()
+
+
+def test_a_cleaned_up_runs_logs_answer_gone_to_the_team_and_404_to_an_outsider(client, alice, carol, other_team, call):
+    write(call, "stdout", "kept only on disk\n")
+    Call.objects.filter(pk=call.pk).update(status=Call.Status.SUCCEEDED, return_code=0)
+    Run.objects.filter(pk=call.run_id).update(cleaned_up=timezone.now(), cleaned_up_by=alice)
+    client.force_login(alice)
+    page = client.get(url("call_log", call)).content.decode()
+    assert "its logs were deleted" in page and "kept only on disk" not in page
+    assert "whole log" not in page and url("call_log_download", call) not in page
+    for name in ("call_log_tail", "call_log_download"):
+        response = client.get(url(name, call))
+        assert response.status_code == 410 and b"cleaned up" in response.content and b"kept only" not in response.content
+    client.force_login(carol)
+    for name in ("call_log", "call_log_tail", "call_log_download"):
+        assert client.get(url(name, call)).status_code == 404

@@ -39,9 +39,13 @@ def test_retry_reruns_only_the_failed_shard_and_the_run_succeeds(client, alice, 
         response = client.post(reverse("workflows:run_retry", args=[run.pk]), follow=True)
         assert "Retrying 1 failed call" in response.content.decode()
         run = drive(run)
+    failed, retried = run.pause_spans[0]  # the stretch it spent failed, left out of its duration
+    assert len(run.pauses) == 1 and failed < retried < run.ended
+    assert run.working_time == run.ended - run.started - (retried - failed)
     assert run.status == Run.Status.SUCCEEDED, run.failures
     assert run.outputs == {"flaky.out": [0, 1, 2]}
     attempts = sorted(Call.objects.filter(run=run).values_list("shard_index", "attempt", "status"))
     assert attempts == [(0, 1, "succeeded"), (1, 1, "retried"), (1, 2, "succeeded"), (2, 1, "succeeded")]
     page = client.get(reverse("workflows:run_detail", args=[run.pk])).content.decode()
-    assert "3 / 3" in page and "Failed, retried 1" in page and "Retry failed calls" not in page
+    assert "<strong>3 succeeded</strong>" in page and "Failed, retried 1" in page and "Retry failed calls" not in page
+    assert "between failing and being retried" in page

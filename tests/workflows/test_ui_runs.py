@@ -119,9 +119,11 @@ def test_the_run_page_shows_who_ran_what_with_which_role_and_prefix(client, alic
                         fqn="hello.greet", task="greet", shard_index=9, status=Call.Status.FAILED, return_code=3,
                         backend_job_id="/jobs/9", failure="the command exited with return code 3\nboom")
     client.force_login(alice)
-    page = client.get(reverse("workflows:run_detail", args=[run.pk])).content.decode()
+    # <wbr> marks where a long name may wrap (after a dot or an underscore); the reader sees none.
+    page = client.get(reverse("workflows:run_detail", args=[run.pk])).content.decode().replace("<wbr>", "")
     for text in ("alice", run.job_role_arn, "teams/genomics/", "sample=NA12878", "hello.tags", "&quot;y&quot;",
-                 "hello.greet failed: exit 3", "boom", "2 / 3", "Failed 1", "Succeeded 2", "Retry failed calls",
+                 "hello.greet failed: exit 3", "boom",
+                 '<strong>2 succeeded</strong>, <span class="bad">1 failed</span>', "Failed 1", "Succeeded 2", "Retry failed calls",
                  "aws_batch_job_role_arn", str(run.pk)):
         assert text in page, text
     assert "Traceback" not in page
@@ -170,6 +172,11 @@ def test_the_live_part_refreshes_while_the_run_is_active_and_reloads_the_page_wh
     response = client.get(live_url, headers={"HX-Request": "true"})
     page = response.content.decode()
     assert 'hx-trigger="every 2s"' in page and page.count('class="call-row"') == 2 and "<html" not in page
+    assert 'hx-vals=\'{"shown": "Running"}\'' in page
+    assert "HX-Refresh" not in client.get(live_url + "?shown=Running", headers={"HX-Request": "true"}).headers
+    # Aborted from another tab or the API: the page reloads to show it (and drop its Abort button).
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.ABORTING)
+    assert client.get(live_url + "?shown=Running", headers={"HX-Request": "true"}).headers["HX-Refresh"] == "true"
     Run.objects.filter(pk=run.pk).update(status=Run.Status.SUCCEEDED, ended=timezone.now())
     ended = client.get(live_url, headers={"HX-Request": "true"})
     assert ended.headers["HX-Refresh"] == "true"
@@ -344,3 +351,28 @@ def test_the_live_part_keeps_the_page_and_filter_it_shows(client, alice, workflo
     live = client.get(reverse("workflows:run_live", args=[run.pk]) + "?status=running&page=2",
                       headers={"HX-Request": "true"}).content.decode()
     assert live.count('class="call-row"') == 50 and "Page 2 of 2" in live
+
+
+def test_the_timeline_cuts_a_retried_runs_pause_down_to_a_break(client, alice, workflow):
+    from workflows.selectors import run_timeline
+
+    run = make_run(workflow, alice)
+    start = run.submitted
+    at = lambda seconds: start + dt.timedelta(seconds=seconds)  # noqa: E731
+    Run.objects.filter(pk=run.pk).update(started=at(0), ended=at(3 * 3600 + 20), pauses=[[at(20).isoformat(), at(3 * 3600).isoformat()]])
+    for attempt, status, offset in [(1, "retried", 0), (2, "succeeded", 3 * 3600)]:
+        call = Call.objects.create(run=run, team=run.team, project=run.project, backend=run.backend, call_id="call-greet",
+                                   fqn="hello.greet", task="greet", attempt=attempt, status=status)
+        Call.objects.filter(pk=call.pk).update(queued=at(offset), started=at(offset + 1), ended=at(offset + 19))
+    run.refresh_from_db()
+    timeline = run_timeline(run=run, now=at(3 * 3600 + 20))
+    assert len(timeline.breaks) == 1 and timeline.breaks[0].seconds == 3 * 3600 - 20
+    assert timeline.seconds == 40  # the work on either side, to scale
+    first, second = timeline.bars
+    assert first.run_left + first.run_width < timeline.breaks[0].left < second.run_left
+    assert first.run_width == second.run_width > 40  # each 18 s of the 40 drawn, less the break's 5 %
+    assert [label for _, label in timeline.ticks][:2] == ["0s", "5s"]
+    assert run.working_time == dt.timedelta(seconds=40)
+    client.force_login(alice)
+    page = client.get(reverse("workflows:run_timeline", args=[run.pk])).content.decode()
+    assert "tl-break" in page and "3 h 00 m" not in page and "2 h 59 m" in page and "not to scale" in page

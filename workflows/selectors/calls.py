@@ -18,7 +18,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9/+=_.:-]{1,512}")  # CloudWatch's forward tokens
 
 def call_get_for_user(*, user, pk: int) -> Call:
     """Return a call attempt of one of the user's teams; 404 for outsiders."""
-    call = Call.objects.filter(pk=pk).select_related("run__team", "run__version__workflow", "run__project").first()
+    call = Call.objects.filter(pk=pk).select_related(
+        "run__team", "run__version__workflow", "run__project", "run__cleaned_up_by").first()
     if call is None:
         raise Http404("No such call.")
     access_check(user=user, team=call.run.team)

@@ -8,6 +8,11 @@ from django.utils import timezone
 from workflows.models import Call, CallTally, Run
 
 TIMELINE_MAX_ROWS = 200  # beyond this many call attempts the timeline shows one row per call name
+# A retried run's pause (failed, then retried hours later) is cut down to a narrow break in the axis
+# once it takes this share of the timeline, so the work on either side stays readable.
+PAUSE_SHARE = 0.1
+PAUSE_WIDTH = 5.0  # percent of the axis a cut-down pause takes
+TICK_ROOM = 4.0  # percent beside a break kept free of tick labels, where the break's own label goes
 
 
 @dataclass
@@ -24,14 +29,24 @@ class Bar:
 
 
 @dataclass
+class Break:
+    """A pause of a retried run, drawn not to scale."""
+
+    left: float
+    width: float
+    seconds: float
+
+
+@dataclass
 class Timeline:
     start: dt.datetime
     end: dt.datetime
-    seconds: float
+    seconds: float  # drawn to scale: the whole timeline less its breaks
     bars: list[Bar]
     ticks: list[tuple[float, str]]  # (left %, label)
     grouped: bool  # one bar per call name: the run has more attempts than TIMELINE_MAX_ROWS
     attempts: int
+    breaks: list[Break]
 
 
 @dataclass
@@ -54,10 +69,8 @@ def run_timeline(*, run: Run, attempts: int | None = None, now: dt.datetime | No
     spans = _name_spans(tallies) if grouped else _attempt_spans(Call.objects.filter(run=run).order_by())
     start = min([run.submitted, *(s.queued for s in spans)])
     end = max([run.ended or now, *(s.ended or now for s in spans)])
-    seconds = max((end - start).total_seconds(), 1.0)
-
-    def pct(moment: dt.datetime) -> float:
-        return round(100 * (moment - start).total_seconds() / seconds, 3)
+    axis = _Axis(start, end, run.pause_spans)
+    pct = axis.pct
 
     bars = []
     for span in spans:
@@ -70,10 +83,48 @@ def run_timeline(*, run: Run, attempts: int | None = None, now: dt.datetime | No
             run_left=pct(began), run_width=max(pct(finish) - pct(began), 0.3) if span.started else 0.0,
             title=f"{span.label}: {span.status}, waited {(began - span.queued).total_seconds():.1f} s, ran {ran:.1f} s",
         ))
-    step = _tick_step(seconds)
-    ticks = [(round(100 * t / seconds, 3), _tick_label(t)) for t in range(0, int(seconds) + 1, step)]
-    return Timeline(start=start, end=end, seconds=seconds, bars=bars, ticks=ticks, grouped=grouped,
-                    attempts=sum(s.attempts for s in spans))
+    return Timeline(start=start, end=end, seconds=axis.seconds, bars=bars, ticks=axis.ticks(), grouped=grouped,
+                    attempts=sum(s.attempts for s in spans), breaks=axis.breaks())
+
+
+class _Axis:
+    """Moments as percentages of the timeline's width, with each long pause cut down to a break."""
+
+    def __init__(self, start: dt.datetime, end: dt.datetime, pauses: list[tuple[dt.datetime, dt.datetime]]):
+        total = max((end - start).total_seconds(), 1.0)
+        clipped = [(max(failed, start), min(retried, end)) for failed, retried in pauses]
+        self.start, self.end = start, end
+        self.cuts = [(a, b) for a, b in clipped if (b - a).total_seconds() >= PAUSE_SHARE * total]
+        self.seconds = max(total - sum((b - a).total_seconds() for a, b in self.cuts), 1.0)
+        self.scale = (100 - PAUSE_WIDTH * len(self.cuts)) / self.seconds
+
+    def pct(self, moment: dt.datetime) -> float:
+        offset, since = 0.0, self.start
+        for a, b in self.cuts:
+            if moment <= a:
+                break
+            offset += (a - since).total_seconds() * self.scale
+            if moment < b:
+                return round(offset + PAUSE_WIDTH * (moment - a) / (b - a), 3)
+            offset, since = offset + PAUSE_WIDTH, b
+        return round(offset + max((moment - since).total_seconds(), 0.0) * self.scale, 3)
+
+    def breaks(self) -> list[Break]:
+        return [Break(left=self.pct(a), width=PAUSE_WIDTH, seconds=(b - a).total_seconds()) for a, b in self.cuts]
+
+    def ticks(self) -> list[tuple[float, str]]:
+        """Label time since submission, and after a break time since the retry (+30s)."""
+        step = _tick_step(self.seconds)
+        origins = [self.start, *(b for _, b in self.cuts)]
+        ends = [*(a for a, _ in self.cuts), self.end]
+        free = [(br.left - TICK_ROOM, br.left + br.width + TICK_ROOM) for br in self.breaks()]
+        ticks = []
+        for n, (origin, until) in enumerate(zip(origins, ends)):
+            for t in range(0, int((until - origin).total_seconds()) + 1, step):
+                left = self.pct(origin + dt.timedelta(seconds=t))
+                if not any(lo <= left <= hi for lo, hi in free):
+                    ticks.append((left, f"+{_tick_label(t)}" if n else _tick_label(t)))
+        return ticks
 
 
 def _attempt_spans(calls: QuerySet[Call]) -> list[_Span]:

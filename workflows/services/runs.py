@@ -183,7 +183,11 @@ def run_retry_failed(*, run: Run, user) -> int:
         Call.objects.bulk_create([next_attempt(c, run_root=run.root) for c in failed])
         requeued = Call.objects.filter(run=run, status=Call.Status.ABORTED, backend_job_id="").update(
             status=Call.Status.QUEUED, claimed=None, ended=None)
-        Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, failures=[], ended=None)
+        # The stretch it spent failed is kept, so its duration and timeline can leave it out.
+        now = timezone.now()
+        pause = [(run.ended or now).isoformat(), now.isoformat()]
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, failures=[], ended=None,
+                                             pauses=[*run.pauses, pause])
         audit_record(team=run.team, user=user, action=AuditEvent.Action.RETRY, target=f"run {run.pk}",
                      calls=[f"{c.fqn}{f'[{c.shard_index}]' if c.shard_index >= 0 else ''}" for c in failed][:100],
                      retried=len(failed), requeued=requeued)

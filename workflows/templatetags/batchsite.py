@@ -1,11 +1,17 @@
-"""Formatting for templates: durations, relative times and JSON values. No logic lives here."""
+"""Formatting for templates: durations, relative times, JSON values and where names wrap. No logic lives here."""
 import datetime as dt
 import json
+import re
 
 from django import template
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
+
+_BREAK_AFTER = re.compile(r"([._/=:,-]+)")
+FITS_ANYWHERE = 20  # characters: a name this short fits any column whole, so it is left as it is
 
 
 @register.filter
@@ -58,3 +64,21 @@ def tojson(value) -> str:
     if isinstance(value, (dict, list)) and value:
         return json.dumps(value, indent=2, ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False)
+
+
+@register.filter
+def breakable(value) -> str:
+    """Escape a name, path or value and let it wrap after dots, underscores, slashes and kin, not mid-word."""
+    text = escape(value)
+    return text if len(str(value)) <= FITS_ANYWHERE else mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", text))
+
+
+FOLD_ITEMS = 8  # a list or map longer than this is folded on the run page, with its size shown
+
+
+@register.filter
+def fold(value) -> str:
+    """Name the size of a list or map too long to show unfolded ("50 items"), or "" to show it whole."""
+    if isinstance(value, (list, dict)) and len(value) > FOLD_ITEMS:
+        return f"{len(value):,} {'entries' if isinstance(value, dict) else 'items'}"
+    return ""

@@ -1,6 +1,6 @@
 """A call's logs: the page, its live tail (htmx polling with a cursor) and the download."""
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.text import slugify
 
@@ -19,16 +19,23 @@ def _call_and_stream(request, pk: int, stream: str):
     return call, streams
 
 
+def _cleaned_up(call: Call) -> HttpResponse:
+    """Answer 410 Gone for a log that cleanup deleted with its run's call directories."""
+    return HttpResponse(f"The run was cleaned up on {call.run.cleaned_up:%Y-%m-%d %H:%M %Z}: its logs were deleted "
+                        "with its call directories.\n", status=410, content_type="text/plain; charset=utf-8")
+
+
 @login_required
 def call_log(request, pk: int, stream: str):
     """Show a call's log: all of it once the job ended, and a live tail while it runs."""
     call, streams = _call_and_stream(request, pk, stream)
     live = call.status in Call.LIVE
-    error = None
+    error, chunk = None, selectors.LogChunk("", 0, False)
     try:
-        chunk = selectors.call_log_read(call=call, stream=stream, whole_lines=live)
+        if not call.run.cleaned_up:  # its logs went with its call directories: nothing to read
+            chunk = selectors.call_log_read(call=call, stream=stream, whole_lines=live)
     except TransientBackendError as exc:
-        chunk, error = selectors.LogChunk("", 0, False), str(exc)
+        error = str(exc)
     return render(request, "workflows/call_log.html", {
         "call": call, "run": call.run, "stream": stream, "streams": streams, "live": live, "chunk": chunk,
         "error": error,
@@ -39,6 +46,8 @@ def call_log(request, pk: int, stream: str):
 def call_log_tail(request, pk: int, stream: str):
     """Return what the log gained since the cursor, and the next poll (none once the job ended)."""
     call, _ = _call_and_stream(request, pk, stream)
+    if call.run.cleaned_up:
+        return _cleaned_up(call)
     try:
         offset = selectors.offset_parse(request.GET.get("offset"), tokens=stream == "log")
     except ValueError as exc:
@@ -57,6 +66,8 @@ def call_log_tail(request, pk: int, stream: str):
 def call_log_download(request, pk: int, stream: str):
     """Send a call's whole log as a text file."""
     call, _ = _call_and_stream(request, pk, stream)
+    if call.run.cleaned_up:
+        return _cleaned_up(call)
     response = StreamingHttpResponse(selectors.call_log_iter(call=call, stream=stream),
                                      content_type="text/plain; charset=utf-8")
     shard = f"-shard{call.shard_index}" if call.shard_index >= 0 else ""

@@ -61,8 +61,8 @@ def _live_context(request, run) -> dict:
         "calls": selectors.call_page(run=run, page=request.GET.get("page"), status=status, fqn=fqn),
         "timeline": selectors.run_timeline(run=run, attempts=summary.progress.attempts),
         "status_filter": status, "call_filter": fqn,
-        "live_query": request.GET.urlencode(), "query": _query(request, "page"),
-        "filter_query": _query(request, "page", "status", "call"),
+        "live_query": _query(request, "shown"), "query": _query(request, "page", "shown"),
+        "filter_query": _query(request, "page", "status", "call", "shown"),
     }
 
 
@@ -85,8 +85,9 @@ def run_detail(request, pk):
 def run_live(request, pk):
     """The live part of a run's page (progress, calls, timeline), refreshed by htmx while the run is active."""
     run = selectors.run_get_for_user(user=request.user, pk=pk)
-    if request.htmx and not run.is_active:
-        return HttpResponseClientRefresh()  # it just ended: the whole page changes (status, actions)
+    if request.htmx and (not run.is_active or request.GET.get("shown", run.status) != run.status):
+        # It ended, or its status changed under the page (aborting): the whole page changes (status, actions).
+        return HttpResponseClientRefresh()
     return render(request, "workflows/_run_live.html", _live_context(request, run))
 
 
