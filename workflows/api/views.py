@@ -14,6 +14,7 @@ from workflows.api.describe import workflow_describe
 from workflows.api.engine import engine_status as engine_status_check
 from workflows.api.forms import labels_peek, request_parts, submission_parse
 from workflows.api.http import ApiError, api_view, failure
+from workflows.api.metadata import metadata_response, run_failed_jobs
 from workflows.services.limits import json_load
 from workflows.api.openapi import openapi_document
 from workflows.api.query import run_query
@@ -70,14 +71,14 @@ def backends(request, version):
 
 @api_view("GET")
 def status(request, version, run_id):
-    run = selectors.run_get_for_api(user=request.user, run_id=run_id)
-    return JsonResponse({"status": run.status, "id": str(run.pk)})
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=run_id)
+    return JsonResponse({"status": selectors.workflow_status(workflow), "id": workflow.id})
 
 
 @api_view("GET")
 def outputs(request, version, run_id):
-    run = selectors.run_get_for_api(user=request.user, run_id=run_id)
-    return JsonResponse({"outputs": run.outputs or {}, "id": str(run.pk)})
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=run_id)
+    return JsonResponse({"outputs": selectors.workflow_outputs(workflow), "id": workflow.id})
 
 
 @api_view("GET")
@@ -90,8 +91,8 @@ def cost(request, version, run_id):
 
 @api_view("GET")
 def logs(request, version, run_id):
-    run = selectors.run_get_for_api(user=request.user, run_id=run_id)
-    return JsonResponse(selectors.run_logs(run=run, log_url=_log_url(request, run)))
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=run_id)
+    return JsonResponse(selectors.workflow_logs(workflow=workflow, log_url=_log_url(request, workflow.run)))
 
 
 @api_view("GET", "PATCH")
@@ -142,13 +143,12 @@ def _flag(request, name: str) -> bool:
 
 @api_view("GET")
 def metadata(request, version, run_id):
-    """Return Cromwell's metadata, filtered by includeKey/excludeKey, subworkflows expanded on request."""
-    run = selectors.run_get_for_api(user=request.user, run_id=run_id)
+    """Stream Cromwell's metadata, filtered by includeKey/excludeKey, subworkflows expanded on request."""
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=run_id)
     include, exclude = request.GET.getlist("includeKey"), request.GET.getlist("excludeKey")
-    body = selectors.run_metadata(run=run, include=include, exclude=exclude,
-                                  expand_subworkflows=_flag(request, "expandSubWorkflows"),
-                                  log_url=_log_url(request, run))
-    return JsonResponse(body)
+    return metadata_response(request, workflow, include=include, exclude=exclude,
+                             expand_subworkflows=_flag(request, "expandSubWorkflows"),
+                             log_url=_log_url(request, workflow.run))
 
 
 @api_view("GET")
@@ -160,7 +160,7 @@ def callcaching_diff(request, version):
 @api_view("GET")
 def failed_jobs(request, version, run_id):
     run = selectors.run_get_for_api(user=request.user, run_id=run_id)
-    return JsonResponse(selectors.run_failed_jobs(run=run, log_url=_log_url(request, run)))
+    return JsonResponse(run_failed_jobs(run=run, log_url=_log_url(request, run)))
 
 
 @api_view("GET", "POST")
