@@ -1,6 +1,7 @@
 """Cromwell's includeKey/excludeKey filter of metadata fields."""
 
-_DROP, _KEEP, _DESCEND = object(), object(), object()
+# What the filter does with a field: drop it, keep it whole, or look inside it.
+DROP, KEEP, DESCEND = object(), object(), object()
 
 
 class KeyFilter:
@@ -11,7 +12,7 @@ class KeyFilter:
         self.include = [k for k in include if k]
         self.exclude = [k for k in exclude if k]
         self.everything = not self.include and not self.exclude
-        self._decisions: dict[str, object] = {}  # a top-level field name -> _KEEP, _DROP or _DESCEND
+        self._decisions: dict[str, object] = {}  # a top-level field name -> KEEP, DROP or DESCEND
 
     def wants(self, name: str) -> bool:
         """Tell whether anything under a top-level field could be kept (to skip building it)."""
@@ -19,20 +20,25 @@ class KeyFilter:
             return False
         return not self.include or any(name.startswith(k) or k.startswith(name) for k in self.include)
 
+    def decision(self, name: str):
+        """Return DROP, KEEP or DESCEND for a field of this name (the same for every call)."""
+        decision = self._decisions.get(name)
+        if decision is None:
+            decision = self._decisions[name] = self._decide(name)
+        return decision
+
     def fields(self, fields: dict) -> dict:
         """Return the fields (and parts of fields) the filter keeps."""
         if self.everything:
             return fields
         kept = {}
         for name, value in fields.items():
-            decision = self._decisions.get(name)
-            if decision is None:
-                decision = self._decisions[name] = self._decide(name)
-            if decision is _KEEP:
+            decision = self.decision(name)
+            if decision is KEEP:
                 kept[name] = value
-            elif decision is _DESCEND:
+            elif decision is DESCEND:
                 value = self._value(name, value)
-                if value is not _DROP:
+                if value is not DROP:
                     kept[name] = value
         return kept
 
@@ -40,19 +46,19 @@ class KeyFilter:
         # the same answer for every call: decided once per field name, not once per call
         include_all = not self.include or any(key.startswith(k) for k in self.include)
         if not include_all and not any(k.startswith(key) for k in self.include):
-            return _DROP
+            return DROP
         if any(key.startswith(k) for k in self.exclude):
-            return _DROP
+            return DROP
         if include_all and not any(k.startswith(key) for k in self.exclude):
-            return _KEEP
-        return _DESCEND
+            return KEEP
+        return DESCEND
 
     def _value(self, key: str, value):
         include_all = not self.include or any(key.startswith(k) for k in self.include)
         if not include_all and not any(k.startswith(key) for k in self.include):
-            return _DROP
+            return DROP
         if any(key.startswith(k) for k in self.exclude):
-            return _DROP
+            return DROP
         deeper_exclude = any(k.startswith(key) for k in self.exclude)
         if include_all and not deeper_exclude:
             return value
@@ -60,11 +66,11 @@ class KeyFilter:
             kept = {}
             for name, item in value.items():
                 item = self._value(f"{key}:{name}", item)
-                if item is not _DROP:
+                if item is not DROP:
                     kept[name] = item
-            return kept or _DROP
+            return kept or DROP
         if isinstance(value, list) and value:
             kept = [item for item in (self._value(f"{key}[{i}]", item) for i, item in enumerate(value))
-                    if item is not _DROP]
-            return kept or _DROP
-        return value if include_all else _DROP
+                    if item is not DROP]
+            return kept or DROP
+        return value if include_all else DROP

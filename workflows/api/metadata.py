@@ -10,13 +10,15 @@ import json
 import zipfile
 from typing import Iterable, Iterator
 
+from django.db.models import Func, TextField, Value
+from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.regex_helper import _lazy_re_compile
 from django.utils.text import compress_sequence
 
 from workflows.api import SERVER_VERSION
-from workflows.api.keys import KeyFilter
+from workflows.api.keys import DESCEND, KEEP, KeyFilter
 from workflows.api.selectors import (
     ApiWorkflow, cromwell_time, failed_subworkflows, level_calls, run_labels, subworkflow_status,
 )
@@ -80,10 +82,9 @@ def run_failed_jobs(*, run: Run, log_url=None) -> dict:
     builder = _Builder(run, keys=KeyFilter(), log_url=log_url)
     calls: dict[str, list] = {}
     rows = (Call.objects.filter(run=run, status=Call.Status.FAILED).order_by("fqn", "shard_index", "attempt", "pk")
-            .values("pk", "fqn", "shard_index", "attempt", *builder.call_columns))
-    for c in rows:
-        calls.setdefault(c["fqn"], []).append(
-            {**builder.call_fields(c), "shardIndex": c["shard_index"], "attempt": c["attempt"]})
+            .values_list(*builder.call_row_columns()))
+    for row in rows:
+        calls.setdefault(row[1], []).append({**builder.call_fields(row), "shardIndex": row[2], "attempt": row[3]})
     return {"id": str(run.pk), "calls": calls}
 
 
@@ -129,6 +130,38 @@ def _runtime_value(value) -> str:
     return json.dumps(value)
 
 
+_string = json.encoder.encode_basestring_ascii  # a JSON string, as json.dumps writes it
+_ROW_COLUMNS = ("status", "backend", "backend_job_id", "call_dir", "command", "return_code", "failure",
+                "cache_result", "cache_hashes", "inputs", "outputs", "runtime", "queued", "claimed", "started", "ended")
+_JSON_COLUMNS = {"cache_hashes", "inputs", "outputs", "runtime"}
+_TIME_COLUMNS = {"queued", "claimed", "started", "ended"}
+
+
+class CromwellTime(Func):
+    """A time as Cromwell writes it (UTC, milliseconds, Z), formatted by the database."""
+
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, **extra, template=(
+            "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"))
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django's SQLite backend turns %% into %, and the template's own formatting halves them first
+        return self.as_sql(compiler, connection, **extra, template="strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%fZ', %(expressions)s)")
+
+
+def _execution_events(status, queued: str | None, claimed: str | None, started: str | None, ended: str | None) -> str:
+    """Return a call attempt's executionEvents as JSON text, from its times as Cromwell writes them."""
+    events = []
+    waited_until = claimed or (ended if status in Call.DONE else None)
+    _event(events, "WaitingForQueueSpace", queued, waited_until)
+    if claimed:
+        _event(events, "PreparingJob", claimed, started or ended)
+    _event(events, "RunningJob", started, ended)
+    return _encode(events)
+
+
 def _event(events: list, description: str, start: str | None, end: str | None) -> None:
     if start is not None:
         item = {"description": description, "startTime": start}
@@ -154,15 +187,8 @@ class _Builder:
                                     for column in columns})
         self.wants_calls = any(self.keys.wants(field) for field in CALL_COLUMNS)
         self.wants_subworkflows = any(self.keys.wants(field) for field in SUBWORKFLOW_FIELDS)
-        self._times: dict = {}
-
-    def _time(self, value) -> str | None:
-        # a scatter's calls share a few times: each is formatted once
-        if value not in self._times:
-            if len(self._times) > 10_000:
-                self._times.clear()
-            self._times[value] = cromwell_time(value)
-        return self._times[value]
+        self._runtimes: dict = {}
+        self.call_fields_read = {field for field in CALL_COLUMNS if self.keys.wants(field)}
 
     def failed(self) -> set[str]:
         if self._failed is None:
@@ -229,62 +255,140 @@ class _Builder:
     def _task_entries(self, sub: Subworkflow | None) -> Iterator[tuple[str, Iterable[str]]]:
         if not self.wants_calls:
             return
-        rows = level_calls(self.run, sub)
-        columns = ["pk", "fqn", "shard_index", "attempt", *self.call_columns]
-        for c in rows.order_by("fqn", "shard_index", "attempt", "pk").values(*columns).iterator(chunk_size=CHUNK_ROWS):
-            fields = self.keys.fields(self.call_fields(c))
-            if fields:
-                fields["shardIndex"], fields["attempt"] = c["shard_index"], c["attempt"]
-                yield c["fqn"], (_encode(fields),)
+        rows = level_calls(self.run, sub).order_by("fqn", "shard_index", "attempt", "pk")
+        rows = rows.values_list(*self.call_row_columns()).iterator(chunk_size=CHUNK_ROWS)
+        if any(self.keys.decision(field) is DESCEND for field in CALL_COLUMNS):
+            for row in rows:  # a filter inside a field (includeKey=outputs:x): each call built, then filtered
+                fields = self.keys.fields(self.call_fields(row))
+                if fields:
+                    fields["shardIndex"], fields["attempt"] = row[2], row[3]
+                    yield row[1], (_encode(fields),)
+            return
+        encode = self._call_encoder()
+        for row in rows:
+            text = encode(row)
+            if text:
+                yield row[1], (text,)
 
-    def call_fields(self, c: dict) -> dict:
-        """Return the metadata of one call attempt from the columns read of its row."""
+    def call_row_columns(self) -> list:
+        """Return what to read of a call row: each column a kept field needs, NULL in the place of the others;
+        JSON as its text and times as Cromwell writes them, which the database makes faster than Python."""
+        wanted = set(self.call_columns)
+        columns = ["pk", "fqn", "shard_index", "attempt"]
+        for column in _ROW_COLUMNS:
+            if column not in wanted:
+                columns.append(Value(None, output_field=TextField()))
+            elif column in _JSON_COLUMNS:
+                columns.append(Cast(column, TextField()))
+            elif column in _TIME_COLUMNS:
+                columns.append(CromwellTime(column))
+            else:
+                columns.append(column)
+        return columns
+
+    def call_fields(self, row: tuple) -> dict:
+        """Return the metadata of one call attempt from its row, as call_row_columns() reads it."""
+        (pk, _, _, _, status, backend, job_id, directory, command, return_code, failure, cache_result,
+         cache_hashes, inputs, outputs, runtime, queued, claimed, started, ended) = row
         fields = {}
-        if "status" in c:
-            status = c["status"]
+        if status is not None:
             fields["executionStatus"] = EXECUTION_STATUS.get(status, status)
             if status in BACKEND_STATUS:
                 fields["backendStatus"] = BACKEND_STATUS[status]
-        if "backend" in c:
-            fields["backend"] = c["backend"]
-        if c.get("backend_job_id"):
-            fields["jobId"] = c["backend_job_id"]
-        if c.get("call_dir"):
-            fields["callRoot"] = c["call_dir"]
-            fields["stdout"] = f"{c['call_dir']}/execution/stdout"
-            fields["stderr"] = f"{c['call_dir']}/execution/stderr"
-        fields["backendLogs"] = {"log": self.log_url(c["pk"])}
-        if c.get("command"):
-            fields["commandLine"] = c["command"]
-        if "inputs" in c:
-            fields["inputs"] = c["inputs"] or {}
-        if c.get("outputs") is not None:
-            fields["outputs"] = c["outputs"]
-        if "runtime" in c:
-            fields["runtimeAttributes"] = {k: _runtime_value(v) for k, v in (c["runtime"] or {}).items()}
-        if c.get("return_code") is not None:
-            fields["returnCode"] = c["return_code"]
-        if c.get("failure"):
-            fields["failures"] = [{"message": c["failure"], "causedBy": []}]
-        if "cache_result" in c and (block := caching.metadata_block(
-                mode=self.cache_mode, result=c["cache_result"], hashes=c["cache_hashes"])):
-            fields["callCaching"] = block
-        if "queued" in c:
-            fields["start"] = self._time(c["queued"])
-        if c.get("ended") is not None:
-            fields["end"] = self._time(c["ended"])
-        if "claimed" in c:
-            fields["executionEvents"] = self._execution_events(c)
+        if backend is not None:
+            fields["backend"] = backend
+        if job_id:
+            fields["jobId"] = job_id
+        if directory:
+            fields.update(callRoot=directory, stdout=f"{directory}/execution/stdout",
+                          stderr=f"{directory}/execution/stderr")
+        fields["backendLogs"] = {"log": self.log_url(pk)}
+        if command:
+            fields["commandLine"] = command
+        if inputs is not None:
+            fields["inputs"] = json.loads(inputs) or {}
+        if outputs is not None and outputs != "null":
+            fields["outputs"] = json.loads(outputs)
+        if runtime is not None:
+            fields["runtimeAttributes"] = json.loads(self._runtime(runtime))
+        if return_code is not None:
+            fields["returnCode"] = return_code
+        if failure:
+            fields["failures"] = [{"message": failure, "causedBy": []}]
+        if cache_result is not None and (block := self._cache_block(cache_result, cache_hashes)):
+            fields["callCaching"] = json.loads(block)
+        if queued is not None:
+            fields["start"] = queued
+        if ended is not None:
+            fields["end"] = ended
+        if "executionEvents" in self.call_fields_read:
+            fields["executionEvents"] = json.loads(_execution_events(status, queued, claimed, started, ended))
         return fields
 
-    def _execution_events(self, c: dict) -> list[dict]:
-        events = []
-        waited_until = c["claimed"] or (c["ended"] if c["status"] in Call.DONE else None)
-        _event(events, "WaitingForQueueSpace", self._time(c["queued"]), self._time(waited_until))
-        if c["claimed"]:
-            _event(events, "PreparingJob", self._time(c["claimed"]), self._time(c["started"] or c["ended"]))
-        _event(events, "RunningJob", self._time(c["started"]), self._time(c["ended"]))
-        return events
+    def _call_encoder(self):
+        """Return a function writing a call row's metadata as JSON text, of the fields the filter keeps whole."""
+        keep = {field for field in CALL_COLUMNS if self.keys.decision(field) is KEEP}
+        log_url = self.log_url
+
+        def encode(row: tuple) -> str:
+            (pk, _, shard_index, attempt, status, backend, job_id, directory, command, return_code, failure,
+             cache_result, cache_hashes, inputs, outputs, runtime, queued, claimed, started, ended) = row
+            parts = []
+            if status is not None:
+                if "executionStatus" in keep:
+                    parts.append(f'"executionStatus":"{EXECUTION_STATUS.get(status, status)}"')
+                if "backendStatus" in keep and status in BACKEND_STATUS:
+                    parts.append(f'"backendStatus":"{BACKEND_STATUS[status]}"')
+            if "backend" in keep:
+                parts.append(f'"backend":{_string(backend)}')
+            if job_id and "jobId" in keep:
+                parts.append(f'"jobId":{_string(job_id)}')
+            if directory:
+                if "callRoot" in keep:
+                    parts.append(f'"callRoot":{_string(directory)}')
+                if "stdout" in keep:
+                    parts.append(f'"stdout":{_string(directory + "/execution/stdout")}')
+                if "stderr" in keep:
+                    parts.append(f'"stderr":{_string(directory + "/execution/stderr")}')
+            if "backendLogs" in keep:
+                parts.append(f'"backendLogs":{{"log":{_string(log_url(pk))}}}')
+            if command and "commandLine" in keep:
+                parts.append(f'"commandLine":{_string(command)}')
+            if "inputs" in keep:
+                parts.append(f'"inputs":{inputs if inputs and inputs != "null" else "{}"}')
+            if outputs is not None and outputs != "null" and "outputs" in keep:
+                parts.append(f'"outputs":{outputs}')
+            if "runtimeAttributes" in keep:
+                parts.append(f'"runtimeAttributes":{self._runtime(runtime)}')
+            if return_code is not None and "returnCode" in keep:
+                parts.append(f'"returnCode":{return_code}')
+            if failure and "failures" in keep:
+                parts.append(f'"failures":[{{"message":{_string(failure)},"causedBy":[]}}]')
+            if "callCaching" in keep and (block := self._cache_block(cache_result, cache_hashes)):
+                parts.append(f'"callCaching":{block}')
+            if queued is not None and "start" in keep:
+                parts.append(f'"start":"{queued}"')
+            if ended is not None and "end" in keep:
+                parts.append(f'"end":"{ended}"')
+            if "executionEvents" in keep:
+                parts.append(f'"executionEvents":{_execution_events(status, queued, claimed, started, ended)}')
+            if not parts:
+                return ""
+            return "{" + ",".join(parts) + f',"shardIndex":{shard_index},"attempt":{attempt}}}'
+        return encode
+
+    def _runtime(self, text: str | None) -> str:
+        # Cromwell shows runtime attributes as the strings it evaluated them to; shards mostly share them
+        encoded = self._runtimes.get(text)
+        if encoded is None:
+            if len(self._runtimes) > 1000:
+                self._runtimes.clear()
+            encoded = self._runtimes[text] = _encode({k: _runtime_value(v) for k, v in json.loads(text or "{}").items()})
+        return encoded
+
+    def _cache_block(self, result: str, hashes: str | None) -> str | None:
+        block = caching.metadata_block(mode=self.cache_mode, result=result or "", hashes=json.loads(hashes or "{}"))
+        return _encode(block) if block else None
 
     def _subworkflow_entries(self, parent: Subworkflow | None) -> Iterator[tuple[str, Iterable[str]]]:
         if not self.wants_subworkflows:
