@@ -223,6 +223,8 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["team", "status"], name="call_team_status"),
             models.Index(fields=["status", "run"], name="call_status_run"),
+            # a run's calls in metadata order, read without sorting 100,000 rows first
+            models.Index(fields=["run", "fqn", "shard_index", "attempt"], name="call_run_order"),
         ]
 
     def __str__(self) -> str:

@@ -153,13 +153,21 @@ class CromwellTime(Func):
 
 def _execution_events(status, queued: str | None, claimed: str | None, started: str | None, ended: str | None) -> str:
     """Return a call attempt's executionEvents as JSON text, from its times as Cromwell writes them."""
-    events = []
     waited_until = claimed or (ended if status in Call.DONE else None)
-    _event(events, "WaitingForQueueSpace", queued, waited_until)
+    events = [_event_text("WaitingForQueueSpace", queued, waited_until)]
     if claimed:
-        _event(events, "PreparingJob", claimed, started or ended)
-    _event(events, "RunningJob", started, ended)
-    return _encode(events)
+        events.append(_event_text("PreparingJob", claimed, started or ended))
+    events.append(_event_text("RunningJob", started, ended))
+    return "[" + ",".join(event for event in events if event) + "]"
+
+
+def _event_text(description: str, start: str | None, end: str | None) -> str:
+    # the times are the database's Cromwell-format text: nothing in them needs escaping
+    if start is None:
+        return ""
+    if end is None:
+        return f'{{"description":"{description}","startTime":"{start}"}}'
+    return f'{{"description":"{description}","startTime":"{start}","endTime":"{end}"}}'
 
 
 def _event(events: list, description: str, start: str | None, end: str | None) -> None:
@@ -387,6 +395,8 @@ class _Builder:
         return encoded
 
     def _cache_block(self, result: str, hashes: str | None) -> str | None:
+        if self.cache_mode == (False, False) and not result:
+            return None  # caching off: no block (metadata_block's own first answer, without reading the hashes)
         block = caching.metadata_block(mode=self.cache_mode, result=result or "", hashes=json.loads(hashes or "{}"))
         return _encode(block) if block else None
 
