@@ -61,7 +61,7 @@ _QUERY_PARAMS = [
         ("excludeLabelOr", {"type": "array", "items": {"type": "string"}}, "None of these labels"),
         ("additionalQueryResultFields", {"type": "array", "items": {"type": "string", "enum": [
             "labels", "parentWorkflowId"]}}, "Add these fields to each result"),
-        ("includeSubworkflows", {"type": "boolean"}, "Accepted; subworkflows are part of their run here"),
+        ("includeSubworkflows", {"type": "boolean", "default": True}, "List subworkflows too (true by default)"),
         ("page", {"type": "integer", "minimum": 1, "maximum": 10_000_000}, "Page number"),
         ("pageSize", {"type": "integer", "minimum": 1, "maximum": 1000},
          "Results per page (also the page size when none is given)"),
@@ -106,7 +106,9 @@ _SCHEMAS = {
         "end": {"type": "string", "format": "date-time"}, "inputs": {"type": "object"}, "outputs": {"type": "object"},
         "labels": {"type": "object"}, "workflowRoot": {"type": "string"},
         "failures": {"type": "array", "items": _ref("FailureMessage")},
-        "submittedFiles": {"type": "object", "additionalProperties": {"type": "string"}},
+        "submittedFiles": {"type": "object", "properties": {"imports": {
+            "type": "object", "additionalProperties": {"type": "string"}}}, "additionalProperties": {"type": "string"}},
+        "workflowProcessingEvents": {"type": "array", "items": {"type": "object"}},
         "parentWorkflowId": {"type": "string"}, "rootWorkflowId": {"type": "string"},
         "calls": {"type": "object", "additionalProperties": {"type": "array", "items": _ref("CallMetadata")}}}},
     "Logs": {"type": "object", "required": ["id"], "properties": {
@@ -117,7 +119,8 @@ _SCHEMAS = {
             "id": {"type": "string"}, "name": {"type": "string"}, "status": {"type": "string"},
             "submission": {"type": "string", "format": "date-time"}, "start": {"type": "string", "format": "date-time"},
             "end": {"type": "string", "format": "date-time"}, "metadataArchiveStatus": {"type": "string"},
-            "labels": {"type": "object"}}}},
+            "labels": {"type": "object"}, "parentWorkflowId": {"type": "string"},
+            "rootWorkflowId": {"type": "string"}}}},
         "totalResultsCount": {"type": "integer"}}},
     "QueryParameter": {"type": "object", "minProperties": 1, "maxProperties": 1,
                        "additionalProperties": {"type": "string"}},
