@@ -147,6 +147,33 @@ class RunLabel(models.Model):
         return f"{self.key}={self.value}"
 
 
+class Subworkflow(models.Model):
+    """One call of a workflow within a run: a workflow of its own in the Cromwell API, with its own id."""
+
+    id = models.UUIDField(primary_key=True, editable=False, help_text="uuid5 of the run's id and its call id path.")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="subworkflows",
+                            help_text="The root workflow's run.")
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children",
+                               help_text="The subworkflow that calls it; empty when the run's workflow does.")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    call_id = models.CharField(max_length=500, help_text="The engine's id path of the call: call-sub-2.")
+    fqn = models.CharField("fully qualified name", max_length=500, help_text="Of the call, in its caller.")
+    name = models.CharField(max_length=200, help_text="The called workflow's name.")
+    shard_index = models.IntegerField(default=-1)
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(null=True, blank=True, help_text="Once it succeeded.")
+    started = models.DateTimeField()
+    ended = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "call_id"], name="subworkflow_unique_call")]
+        indexes = [models.Index(fields=["run", "parent", "fqn", "shard_index"], name="subworkflow_run_parent")]
+
+    def __str__(self) -> str:
+        shard = f"[{self.shard_index}]" if self.shard_index >= 0 else ""
+        return f"{self.fqn}{shard} ({self.name})"
+
+
 class Call(models.Model):
     """One attempt of one task call (one shard of a scatter) and the backend job that runs it."""
 
@@ -218,7 +245,7 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["team", "status"], name="call_team_status"),
             models.Index(fields=["status", "run"], name="call_status_run"),
-            # The run page's call table: a page's ids in its order, read from the index alone (status: its
+            # The run page's call table and metadata: a page's ids in its order, read from the index alone (status: its
             # filter). Key columns rather than INCLUDE, which SQLite lacks.
             models.Index(fields=["run", "fqn", "shard_index", "attempt", "status", "id"], name="call_run_order"),
         ]

@@ -1,5 +1,6 @@
 """Fixtures of the API tests: tokens for the fixed users, and HTTP Basic headers."""
 import base64
+import gzip
 import io
 import json
 
@@ -57,3 +58,11 @@ def submit(client, headers, wdl: bytes = HELLO, inputs=None, url="/api/workflows
         data["workflowInputs"] = upload(inputs, "inputs.json")
     data.update(parts)
     return client.post(url, data, **headers)
+
+
+def json_body(response):
+    """Return the JSON of a response, streamed (metadata) or not, gzip-compressed or not."""
+    data = b"".join(response.streaming_content) if response.streaming else response.content
+    if response.get("Content-Encoding") == "gzip":
+        data = gzip.decompress(data)
+    return json.loads(data)

@@ -1,4 +1,5 @@
 """The callCaching block of Cromwell's metadata and GET /api/workflows/v1/callcaching/diff."""
+from tests.api.conftest import json_body
 from tests.workflows.test_caching import caching_on, ref, run_chain  # noqa: F401 (fixtures)
 
 DIFF = "/api/workflows/v1/callcaching/diff"
@@ -8,7 +9,7 @@ def test_metadata_carries_the_call_caching_block(caching_on, project, alice, ref
     first = run_chain(project, alice, ref)
     second = run_chain(project, alice, ref, name="wf2")
     client.force_login(alice)
-    body = client.get(f"/api/workflows/v1/{second.pk}/metadata").json()
+    body = json_body(client.get(f"/api/workflows/v1/{second.pk}/metadata"))
     shard = body["calls"]["wf.shout"][1]["callCaching"]
     assert shard["hit"] is True and shard["result"] == f"Cache Hit: {first.pk}:wf.shout:1"
     assert (shard["allowResultReuse"], shard["effectiveCallCachingMode"]) == (True, "ReadAndWriteCache")
@@ -16,16 +17,16 @@ def test_metadata_carries_the_call_caching_block(caching_on, project, alice, ref
     assert set(hashes) >= {"command template", "backend name", "input count", "output count", "input",
                            "output expression"}
     assert set(hashes["input"]) == {"String word", "File ref"} and set(hashes["output expression"]) == {"File out"}
-    original = client.get(f"/api/workflows/v1/{first.pk}/metadata").json()["calls"]["wf.shout"][1]["callCaching"]
+    original = json_body(client.get(f"/api/workflows/v1/{first.pk}/metadata"))["calls"]["wf.shout"][1]["callCaching"]
     assert (original["hit"], original["result"], original["hashes"]) == (False, "Cache Miss", hashes)
-    only = client.get(f"/api/workflows/v1/{second.pk}/metadata?includeKey=callCaching").json()
+    only = json_body(client.get(f"/api/workflows/v1/{second.pk}/metadata?includeKey=callCaching"))
     assert set(only["calls"]["wf.join"][0]) == {"callCaching", "shardIndex", "attempt"}
 
 
 def test_write_only_runs_say_so(caching_on, project, alice, ref, client):
     run = run_chain(project, alice, ref, options={"read_from_cache": False})
     client.force_login(alice)
-    block = client.get(f"/api/workflows/v1/{run.pk}/metadata").json()["calls"]["wf.join"][0]["callCaching"]
+    block = json_body(client.get(f"/api/workflows/v1/{run.pk}/metadata"))["calls"]["wf.join"][0]["callCaching"]
     assert (block["effectiveCallCachingMode"], block["hit"], block["allowResultReuse"]) == ("WriteCache", False, True)
 
 

@@ -3,9 +3,11 @@
 Each client runs as a separate process from its own virtualenv; the server is pytest-django's
 live_server and the engine ticks in a background thread, so runs really progress.
 """
+import io
 import json
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ import requests
 from teams.services import api_token_create
 from tests.api.clients.venvs import client_venv
 from tests.api.conftest import HELLO
+from tests.api.test_metadata import SUB_INNER, SUB_MAIN
 from tests.runs import engine_ticking
 from tests.workers import wait_until
-from workflows.models import Call, Run
+from workflows.models import Call, Run, Subworkflow
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SLEEPER = b"""version 1.0
@@ -151,6 +154,32 @@ def test_cromshell_submits_follows_and_reads_a_run(site, secret, files, tmp_path
     cromshell("timing", str(run.pk))
     page = (tmp_path / "home" / "timing.html").read_text()
     assert page.startswith("200\n") and "hello.greet" in page and str(run.pk) in page
+
+
+def test_cromshell_reads_a_subworkflow_by_its_own_id(site, secret, tmp_path):
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("inner.wdl", SUB_INNER)
+    response = requests.post(f"{site.url}/api/workflows/v1", auth=("alice", secret), timeout=60, files={
+        "workflowSource": ("main.wdl", SUB_MAIN), "workflowDependencies": ("deps.zip", zipped.getvalue())})
+    assert response.status_code == 201, response.text
+    run_id = response.json()["id"]
+    wait_until(lambda: Run.objects.get(pk=run_id).status == Run.Status.SUCCEEDED, timeout=90, message="the run to succeed")
+    sub = Subworkflow.objects.get(run_id=run_id, shard_index=1)
+    cromshell = Cromshell(tmp_path / "home", site.url, secret)
+
+    assert '"status":"Succeeded"' in cromshell("status", str(sub.pk)).stdout.replace(" ", "")
+    metadata = _json(cromshell("metadata", str(sub.pk)).stdout)
+    assert (metadata["id"], metadata["workflowName"], metadata["rootWorkflowId"]) == (str(sub.pk), "shout", run_id)
+    assert metadata["calls"]["shout.upper"][0]["outputs"] == {"out": "B"}
+    call = Call.objects.get(run_id=run_id, call_id="call-shout-1/call-upper")
+    line = f"shout.upper:\tDone\t {site.url}/api/workflows/v1/{run_id}/calls/{call.pk}/log"
+    assert line in cromshell("logs", "-s", "ALL", str(sub.pk)).stdout
+    # the root's logs walk into the subworkflows' expanded metadata, as cromshell does with Cromwell's
+    first = Call.objects.get(run_id=run_id, call_id="call-shout-0/call-upper")
+    root_logs = cromshell("logs", "-s", "ALL", run_id).stdout
+    assert "SubWorkflow outer.shout" in root_logs
+    assert f"shout.upper:\tDone\t {site.url}/api/workflows/v1/{run_id}/calls/{first.pk}/log" in root_logs
 
 
 def test_cromshell_aborts_a_running_run(site, secret, files, tmp_path):

@@ -1,12 +1,14 @@
 """Metadata in Cromwell's shape: calls by fully qualified name, shards and attempts, filters, subworkflows."""
 import io
-import time
+import json
 import zipfile
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.api.conftest import HELLO, submit, upload
+from tests.api.conftest import HELLO, json_body, submit, upload
 from tests.runs import Eager, drive
 from workflows.models import Call, Run
 
@@ -63,8 +65,8 @@ def _run(client, headers, wdl, inputs=None, **parts) -> Run:
 
 def _metadata(client, headers, run, **params):
     response = client.get(f"/api/workflows/v1/{run.pk}/metadata", params, **headers)
-    assert response.status_code == 200, response.content
-    return response.json()
+    assert response.status_code == 200, response
+    return json_body(response)
 
 
 def test_metadata_has_cromwells_workflow_and_call_fields(client, alice_auth):
@@ -125,7 +127,8 @@ def test_a_call_waiting_for_a_team_slot_shows_as_waiting_for_queue_space(client,
 def test_a_retried_then_failed_call_shows_both_attempts_and_the_failure(client, alice_auth):
     run = _run(client, alice_auth, FAILING)
     body = _metadata(client, alice_auth, run)
-    assert body["status"] == "Failed" and "boom" in body["failures"][0]["message"]
+    (failure,) = body["failures"]
+    assert failure["message"] == "Workflow failed" and "boom" in failure["causedBy"][0]["message"]
     attempts = body["calls"]["flaky.boom"]
     assert [(a["attempt"], a["executionStatus"], a["returnCode"]) for a in attempts] == \
         [(1, "RetryableFailure", 3), (2, "Failed", 3)]
@@ -171,7 +174,7 @@ def test_status_outputs_and_logs_have_cromwells_shapes(client, alice_auth):
 
 def test_a_run_with_no_calls_yet_has_empty_calls_and_no_logs(client, alice_auth):
     run_id = submit(client, alice_auth, HELLO, workflowOnHold="true").json()["id"]
-    body = client.get(f"/api/workflows/v1/{run_id}/metadata", **alice_auth).json()
+    body = json_body(client.get(f"/api/workflows/v1/{run_id}/metadata", **alice_auth))
     assert body["calls"] == {} and body["status"] == "On Hold" and "start" not in body
     assert client.get(f"/api/workflows/v1/{run_id}/logs", **alice_auth).json() == {"id": run_id}
     assert client.get(f"/api/workflows/v1/{run_id}/outputs", **alice_auth).json() == {"outputs": {}, "id": run_id}
@@ -184,8 +187,8 @@ def test_the_timing_page_draws_each_call(client, alice_auth):
     assert "fan.work[0]" in page.content.decode() and "fan.work[1]" in page.content.decode()
 
 
-def test_metadata_of_10000_calls_is_one_query_for_calls_and_under_2_seconds(client, alice_auth,
-                                                                             django_assert_max_num_queries):
+def test_metadata_of_10000_calls_is_streamed_in_chunks_from_one_query_for_calls(client, alice_auth,
+                                                                                 django_assert_max_num_queries):
     run = Run.objects.get(pk=submit(client, alice_auth, SCATTER, workflowOnHold="true").json()["id"])
     now = timezone.now()
     Call.objects.bulk_create([
@@ -195,16 +198,46 @@ def test_metadata_of_10000_calls_is_one_query_for_calls_and_under_2_seconds(clie
              command=f"echo {2 * i}", return_code=0 if i % 3 else None, call_dir=f"{run.root}/call-work/shard-{i}/attempt-1",
              backend_job_id=f"{run.root}/call-work/shard-{i}/attempt-1/execution", claimed=now, started=now, ended=now)
         for i in range(10_000)], batch_size=2000)
-    # CPU time, not wall time: a loaded test machine must not make this flaky (bench/api_metadata.py times it)
-    started = time.process_time()
-    # token, last_used, run, membership, calls (and a savepoint or two around the token's last_used)
-    with django_assert_max_num_queries(8):
+    # how long it takes is bench/api_metadata.py's to say; here, what is read and how it is sent.
+    # token, last_used, run, membership, cache settings, calls (a server-side cursor: a few round trips),
+    # subworkflows, and a savepoint or two around the token's last_used
+    with django_assert_max_num_queries(12):
         response = client.get(f"/api/workflows/v1/{run.pk}/metadata", {"excludeKey": "submittedFiles"}, **alice_auth)
-    elapsed = time.process_time() - started
-    shards = response.json()["calls"]["fan.work"]
+        chunks = list(response.streaming_content)
+    assert response.streaming and len(chunks) > 10
+    shards = json.loads(b"".join(chunks))["calls"]["fan.work"]
     assert len(shards) == 10_000 and shards[9_999]["shardIndex"] == 9_999
     assert {s["executionStatus"] for s in shards} == {"Done", "WaitingForQueueSpace"}
-    assert elapsed < 2.0, f"metadata of 10,000 calls took {elapsed:.2f} s"
+
+
+def test_include_key_status_reads_no_call_and_gzip_is_sent_when_accepted(client, alice_auth):
+    run = _run(client, alice_auth, SCATTER, {"fan.n": 2})
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/workflows/v1/{run.pk}/metadata", {"includeKey": "status"}, **alice_auth)
+        body = json_body(response)
+    assert body == {"id": str(run.pk), "status": "Succeeded", "calls": {}}
+    assert not [q["sql"] for q in captured if "workflows_call" in q["sql"]]
+    zipped = client.get(f"/api/workflows/v1/{run.pk}/metadata", HTTP_ACCEPT_ENCODING="gzip, deflate", **alice_auth)
+    assert zipped["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped["Vary"]
+    assert json_body(zipped) == _metadata(client, alice_auth, run)
+    assert "Content-Encoding" not in client.get(f"/api/workflows/v1/{run.pk}/metadata", **alice_auth)
+
+
+def test_metadata_has_processing_events_and_a_running_run_has_no_outputs_yet(client, alice_auth):
+    with Eager():
+        run_id = submit(client, alice_auth, SCATTER, {"fan.n": 2, "fan.seconds": 30}).json()["id"]
+        run = drive(Run.objects.get(pk=run_id),
+                    until=lambda r: Call.objects.filter(run=r, status=Call.Status.RUNNING).count() == 2)
+    body = _metadata(client, alice_auth, run)
+    assert [e["description"] for e in body["workflowProcessingEvents"]] == ["PickedUp"]
+    assert body["workflowProcessingEvents"][0]["timestamp"] == body["start"]
+    # as Cromwell (its issue 4139): a workflow's outputs are {} until it succeeded, whatever calls finished
+    assert client.get(f"/api/workflows/v1/{run.pk}/outputs", **alice_auth).json() == {"outputs": {}, "id": run_id}
+    with Eager():
+        client.post(f"/api/workflows/v1/{run.pk}/abort", **alice_auth)
+        drive(run)
+    events = _metadata(client, alice_auth, run)["workflowProcessingEvents"]
+    assert [e["description"] for e in events] == ["PickedUp", "Finished"]
 
 
 def test_an_outsider_gets_404_for_the_metadata_of_another_teams_run(client, alice_auth, carol_auth):

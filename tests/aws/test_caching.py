@@ -1,4 +1,5 @@
 """Call caching on AWS Batch through the compute emulator: S3 copy and reference, multipart copies, ECR digests."""
+from tests.api.conftest import json_body
 import json
 import os
 
@@ -153,7 +154,7 @@ def test_an_unresolvable_tag_turns_caching_off_for_that_call_and_says_why(cachin
     second = run(project, alice, name="wf2", image=image)
     assert not any(c.cached_from_id for c in Call.objects.filter(run=second, fqn="wf.shout"))
     client.force_login(alice)
-    block = client.get(f"/api/workflows/v1/{second.pk}/metadata").json()["calls"]["wf.shout"][0]["callCaching"]
+    block = json_body(client.get(f"/api/workflows/v1/{second.pk}/metadata"))["calls"]["wf.shout"][0]["callCaching"]
     assert (block["effectiveCallCachingMode"], block["allowResultReuse"], block["hit"]) == ("CallCachingOff", False, False)
     assert "could not be resolved" in client.get(f"/runs/{second.pk}/").content.decode()
 

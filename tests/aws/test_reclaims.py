@@ -1,4 +1,5 @@
 """Spot reclaims: a job whose host went away is retried on its own budget, never on maxRetries."""
+from tests.api.conftest import json_body
 import pytest
 from django.urls import reverse
 
@@ -31,7 +32,7 @@ def test_a_reclaimed_job_is_retried_without_using_max_retries_and_shows_preempte
     client.force_login(alice)
     page = client.get(reverse("workflows:run_detail", args=[run.pk])).content.decode()
     assert page.count('data-status="preempted"') == 2 and "attempt 1 was preempted" in page
-    metadata = client.get(f"/api/workflows/v1/{run.pk}/metadata").json()
+    metadata = json_body(client.get(f"/api/workflows/v1/{run.pk}/metadata"))
     assert [a["backendStatus"] for a in metadata["calls"]["w.t"]] == ["Preempted", "Preempted", "Done"]
 
 

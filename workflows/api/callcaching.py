@@ -1,6 +1,7 @@
 """GET /api/workflows/v1/callcaching/diff: how the hashes of two calls differ, as Cromwell answers it."""
 from workflows.api.http import ApiError
-from workflows.api.selectors import EXECUTION_STATUS, run_get_for_api
+from workflows.api.callrows import EXECUTION_STATUS
+from workflows.api.selectors import run_get_for_api
 from workflows.models import Call
 from workflows.services import caching
 

@@ -1,15 +1,19 @@
-"""Cromwell's workflow query (GET or POST /api/workflows/v1/query): runs of the caller's teams, a page at a time.
+"""Cromwell's workflow query (GET or POST /api/workflows/v1/query): runs of the caller's teams and their
+subworkflows, a page at a time.
 
 Label filters read the RunLabel rows through an index, the same on SQLite and PostgreSQL.
 """
 import uuid
 from datetime import datetime, timezone
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, UUIDField, Value, When
+from django.db.models.functions import Coalesce
+
+from teams.models import Membership
 
 from workflows.api.http import ApiError
 from workflows.api.selectors import cromwell_time, run_labels
-from workflows.models import Run, RunLabel
+from workflows.models import Run, RunLabel, Subworkflow
 from workflows.services.limits import LABEL_MAX, text_problem
 
 QUERY_STATUSES = [s.value for s in Run.Status]
@@ -93,17 +97,38 @@ def _grouped(params: list[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
+def _flag(key: str, value: str) -> bool:
+    if value.strip().lower() not in ("true", "false"):
+        raise ApiError(400, f"The query parameter '{key}' was malformed: '{value[:30]}' is not a valid Boolean value")
+    return value.strip().lower() == "true"
+
+
+def _subworkflow_status():
+    """Return a subworkflow's status as SQL: Succeeded once it has outputs, else its run's end, else Running."""
+    return Case(When(outputs__isnull=False, then=Value(Run.Status.SUCCEEDED)),
+                When(run__status__in=[Run.Status.ABORTING, Run.Status.ABORTED, Run.Status.FAILED],
+                     then=F("run__status")),
+                default=Value(Run.Status.RUNNING), output_field=CharField())
+
+
 def run_query(*, user, params: list[tuple[str, str]]) -> dict:
-    """Return Cromwell's query response for one page of the runs of the user's teams that match the parameters."""
+    """Return Cromwell's query response for one page of the runs of the user's teams, and of their subworkflows
+    (unless includeSubworkflows=false), that match the parameters."""
     grouped = _grouped(params)
-    qs = Run.objects.filter(team__memberships__user=user).select_related("version")
+    teams = Membership.objects.filter(user=user).values("team_id")
+    runs = Run.objects.filter(team_id__in=teams)
+    subs = Subworkflow.objects.filter(team_id__in=teams).annotate(cromwell_status=_subworkflow_status())
+    if "includesubworkflows" in grouped and not _flag("includeSubworkflows", grouped["includesubworkflows"][0]):
+        subs = subs.none()
     if "status" in grouped:
         bad = [s[:60] for s in grouped["status"] if s not in QUERY_STATUSES]
         if bad:
             raise ApiError(400, "Unrecognized status values: " + ", ".join(bad))
-        qs = qs.filter(status__in=grouped["status"])
+        runs = runs.filter(status__in=grouped["status"])
+        subs = subs.filter(cromwell_status__in=grouped["status"])
     if "name" in grouped:
-        qs = qs.filter(version__wdl_name__in=grouped["name"])
+        runs = runs.filter(version__wdl_name__in=grouped["name"])
+        subs = subs.filter(name__in=grouped["name"])
     if "id" in grouped:
         ids = []
         for value in grouped["id"]:
@@ -111,31 +136,33 @@ def run_query(*, user, params: list[tuple[str, str]]) -> dict:
                 ids.append(uuid.UUID(value))
             except ValueError:
                 raise ApiError(400, f"Invalid workflow ID: '{value[:60]}'.") from None
-        qs = qs.filter(pk__in=ids)
+        runs, subs = runs.filter(pk__in=ids), subs.filter(pk__in=ids)
     times = {key: _time(key, grouped[key][0]) for key in ("submission", "start", "end") if key in grouped}
     if "start" in times and "end" in times and times["start"] > times["end"]:
         raise ApiError(400, f"Specified start date is after specified end date: start: {grouped['start'][0]}, "
                             f"end: {grouped['end'][0]}")
     if "submission" in times:
-        qs = qs.filter(submitted__gte=times["submission"])
+        runs, subs = runs.filter(submitted__gte=times["submission"]), subs.filter(started__gte=times["submission"])
     if "start" in times:
-        qs = qs.filter(started__gte=times["start"])
+        runs, subs = runs.filter(started__gte=times["start"]), subs.filter(started__gte=times["start"])
     if "end" in times:
-        qs = qs.filter(ended__lte=times["end"])
+        runs, subs = runs.filter(ended__lte=times["end"]), subs.filter(ended__lte=times["end"])
     for value in grouped.get("label", []):
-        qs = qs.filter(_has_label(value))
+        runs = runs.filter(_has_label(value))
     if "labelor" in grouped:
         condition = Q(pk__in=[])
         for value in grouped["labelor"]:
             condition |= _has_label(value)
-        qs = qs.filter(condition)
+        runs = runs.filter(condition)
     if "excludelabeland" in grouped:
         condition = Q()
         for value in grouped["excludelabeland"]:
             condition &= _has_label(value)
-        qs = qs.exclude(condition)
+        runs = runs.exclude(condition)
     for value in grouped.get("excludelabelor", []):
-        qs = qs.exclude(_has_label(value))
+        runs = runs.exclude(_has_label(value))
+    if "label" in grouped or "labelor" in grouped:
+        subs = subs.none()  # a subworkflow has no labels of its own
     extra = set()
     for value in grouped.get("additionalqueryresultfields", []):
         if value not in ("labels", "parentWorkflowId"):
@@ -143,17 +170,35 @@ def run_query(*, user, params: list[tuple[str, str]]) -> dict:
         extra.add(value)
     size = _positive("pageSize", grouped["pagesize"][0], PAGE_SIZE_MAX) if "pagesize" in grouped else PAGE_SIZE_MAX
     page = _positive("page", grouped["page"][0], PAGE_MAX) if "page" in grouped else 1
-    qs = qs.distinct().order_by("-submitted", "pk")
-    total = qs.count()
+    # the same names in the same order on both sides, so the union's columns line up
+    none = Value(None, output_field=UUIDField())
+    columns = ("q_id", "q_name", "q_status", "q_submitted", "q_started", "q_ended", "q_parent", "q_root")
+    rows = runs.annotate(q_id=F("pk"), q_name=F("version__wdl_name"), q_status=F("status"),
+                         q_submitted=F("submitted"), q_started=F("started"), q_ended=F("ended"), q_parent=none,
+                         q_root=none).order_by().values_list(*columns)
+    rows = rows.union(subs.annotate(q_id=F("pk"), q_name=F("name"), q_status=F("cromwell_status"),
+                                    q_submitted=F("started"), q_started=F("started"), q_ended=F("ended"),
+                                    q_parent=Coalesce("parent_id", "run_id"), q_root=F("run_id"))
+                      .order_by().values_list(*columns), all=True)
+    total = runs.count() + subs.count()
+    page_rows = [dict(zip(columns, row)) for row in rows.order_by("-q_submitted", "q_id")[(page - 1) * size: page * size]]
+    labels = {}
+    if "labels" in extra:
+        labels = {run.pk: run_labels(run) for run in Run.objects.filter(pk__in=[r["q_id"] for r in page_rows
+                                                                               if r["q_root"] is None])}
     results = []
-    for run in qs[(page - 1) * size: page * size]:
-        item = {"id": str(run.pk), "name": run.version.wdl_name, "status": run.status,
-                "submission": cromwell_time(run.submitted), "metadataArchiveStatus": "Unarchived"}
-        if run.started:
-            item["start"] = cromwell_time(run.started)
-        if run.ended:
-            item["end"] = cromwell_time(run.ended)
+    for row in page_rows:
+        item = {"id": str(row["q_id"]), "name": row["q_name"], "status": row["q_status"],
+                "submission": cromwell_time(row["q_submitted"]), "metadataArchiveStatus": "Unarchived"}
+        if row["q_started"]:
+            item["start"] = cromwell_time(row["q_started"])
+        if row["q_ended"]:
+            item["end"] = cromwell_time(row["q_ended"])
         if "labels" in extra:
-            item["labels"] = run_labels(run)
+            item["labels"] = labels.get(row["q_id"], {})
+        if row["q_root"] is not None:
+            item["rootWorkflowId"] = str(row["q_root"])
+            if "parentWorkflowId" in extra:
+                item["parentWorkflowId"] = str(row["q_parent"])
         results.append(item)
     return {"results": results, "totalResultsCount": total}

@@ -180,7 +180,7 @@ class QueryFilters(Schema):
     excludeLabelOr: Texts = Field(None, description="None of these key:value labels")
     additionalQueryResultFields: Texts = Field(None, description="Add these fields to each result: labels, "
                                                                  "parentWorkflowId")
-    includeSubworkflows: Text = Field(None, description="true or false")
+    includeSubworkflows: Text = Field(None, description="true (the default) or false: list subworkflows too")
     page: Text = Field(None, description="Page number, from 1")
     pageSize: Text = Field(None, description="Results per page, 1 to 1000")
 

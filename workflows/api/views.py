@@ -15,6 +15,7 @@ from workflows.api.describe import workflow_describe
 from workflows.api.engine import engine_status as engine_status_check
 from workflows.api.forms import labels_peek, request_parts, submission_parse
 from workflows.api.http import ApiError
+from workflows.api.metadata import metadata_response, run_failed_jobs
 from workflows.api.query import run_query
 from workflows.api.schemas import FailureResponse
 from workflows.models import Run
@@ -87,17 +88,17 @@ def backends(request):
 
 
 @get(f"{W}/{{id}}/status", response=answers(schemas.WorkflowIdAndStatus, 400, 404), operation_id="status",
-     url_name="status", summary="A workflow's status")
+     url_name="status", summary="A workflow's status (a subworkflow's id too)")
 def status(request, id: str):
-    run = selectors.run_get_for_api(user=request.user, run_id=id)
-    return JsonResponse({"status": run.status, "id": str(run.pk)})
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=id)
+    return JsonResponse({"status": selectors.workflow_status(workflow), "id": workflow.id})
 
 
 @get(f"{W}/{{id}}/outputs", response=answers(schemas.Outputs, 400, 404), operation_id="outputs",
-     url_name="outputs", summary="A workflow's outputs")
+     url_name="outputs", summary="A workflow's outputs (a subworkflow's id too)")
 def outputs(request, id: str):
-    run = selectors.run_get_for_api(user=request.user, run_id=id)
-    return JsonResponse({"outputs": run.outputs or {}, "id": str(run.pk)})
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=id)
+    return JsonResponse({"outputs": selectors.workflow_outputs(workflow), "id": workflow.id})
 
 
 @get(f"{W}/{{id}}/cost", response=answers(schemas.WorkflowCost, 400, 404), operation_id="cost", url_name="cost",
@@ -112,8 +113,8 @@ def cost(request, id: str):
 @get(f"{W}/{{id}}/logs", response=answers(schemas.Logs, 400, 404), operation_id="logs", url_name="logs",
      summary="Paths and links to each call's logs")
 def logs(request, id: str):
-    run = selectors.run_get_for_api(user=request.user, run_id=id)
-    return JsonResponse(selectors.run_logs(run=run, log_url=_log_url(request, run)))
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=id)
+    return JsonResponse(selectors.workflow_logs(workflow=workflow, log_url=_log_url(request, workflow.run)))
 
 
 @get(f"{W}/{{id}}/labels", response=answers(schemas.Labels, 400, 404), operation_id="labels", url_name="labels",
@@ -171,12 +172,11 @@ def _flag(name: str, value: str | None) -> bool:
 @get(f"{W}/{{id}}/metadata", response=answers(schemas.WorkflowMetadata, 400, 404), operation_id="metadata",
      url_name="metadata", summary="Workflow and call metadata")
 def metadata(request, id: str, params: Query[schemas.MetadataKeys]):
-    """Return Cromwell's metadata, filtered by includeKey/excludeKey, subworkflows expanded on request."""
-    run = selectors.run_get_for_api(user=request.user, run_id=id)
-    body = selectors.run_metadata(run=run, include=params.includeKey or [], exclude=params.excludeKey or [],
-                                  expand_subworkflows=_flag("expandSubWorkflows", params.expandSubWorkflows),
-                                  log_url=_log_url(request, run))
-    return JsonResponse(body)
+    """Stream Cromwell's metadata, filtered by includeKey/excludeKey, subworkflows expanded on request."""
+    workflow = selectors.workflow_get_for_api(user=request.user, run_id=id)
+    return metadata_response(request, workflow, include=params.includeKey or [], exclude=params.excludeKey or [],
+                             expand_subworkflows=_flag("expandSubWorkflows", params.expandSubWorkflows),
+                             log_url=_log_url(request, workflow.run))
 
 
 @get(f"{W}/callcaching/diff", response=answers(schemas.CallCacheDiff, 400, 404), operation_id="callCacheDiff",
@@ -190,7 +190,7 @@ def callcaching_diff(request, params: Query[schemas.CallCacheDiffQuery]):
      operation_id="failedJobs", url_name="failed_jobs", summary="Metadata of the calls that failed")
 def failed_jobs(request, id: str):
     run = selectors.run_get_for_api(user=request.user, run_id=id)
-    return JsonResponse(selectors.run_failed_jobs(run=run, log_url=_log_url(request, run)))
+    return JsonResponse(run_failed_jobs(run=run, log_url=_log_url(request, run)))
 
 
 @get(f"{W}/query", response=answers(schemas.QueryResponse, 400), operation_id="queryGet", url_name="query",

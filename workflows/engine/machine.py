@@ -43,6 +43,18 @@ class TaskCall:
     inputs: dict  # the call's input values as JSON, keyed by input name
 
 
+@dataclasses.dataclass(frozen=True)
+class SubworkflowCall:
+    """A call of a workflow that started (outputs None) or finished (its outputs) in one advance()."""
+
+    id: str  # the call id path, as its task calls' ids begin: "call-sub-2"
+    fqn: str  # "<calling workflow name>.<call name>"
+    name: str  # the called workflow's name
+    shard_index: int
+    inputs: dict  # JSON, keyed by input name
+    outputs: dict | None = None  # JSON, keyed by output name, once it finished
+
+
 class EngineState:
     """The saved state of one run; advance() feeds it finished calls and returns the new ones."""
 
@@ -58,6 +70,7 @@ class EngineState:
         self._publish = publish
         self._limits = limits
         self._stdlibs: dict[str, WorkflowStdLib] = {}
+        self.subworkflows: list[SubworkflowCall] = []  # started and finished by the last advance()
         if "calls" not in data:  # saved before calls were counted: count those of the live machines
             data["calls"] = sum(isinstance(job.node, Tree.Call) for machine in self._machines.values()
                                 for job in machine.jobs.values())
@@ -135,6 +148,7 @@ class EngineState:
 
     def advance(self, finished: Iterable[tuple[str, dict]] = ()) -> list[TaskCall]:
         """Feed finished calls (id, outputs JSON) and return the task calls that became ready."""
+        self.subworkflows = []
         for call_id, outputs in finished:
             self._finish(call_id, outputs)
         if self._task is not None:
@@ -194,6 +208,8 @@ class EngineState:
                 else:
                     pending.append(self._start_subworkflow(key, machine, instructions))
             if key and machine.outputs is not None:
+                self.subworkflows.append(dataclasses.replace(
+                    self._subworkflow_call(key, machine), outputs=WDL.values_to_json(machine.outputs)))
                 parent_key, _, job_id = key.rpartition("/")
                 self._machines[parent_key].call_finished(job_id, machine.outputs)
                 del self._machines[key], self._namespaces[key]
@@ -237,7 +253,16 @@ class EngineState:
         self._namespaces[child_key] = self._namespaces[key] + call.callee_id[:-1]
         self._machines[child_key] = _Machine(self._budget, LOGGER_NAME, os.path.join(machine.run_dir, instructions.id),
                                              instructions.callee, instructions.inputs)
+        self.subworkflows.append(self._subworkflow_call(child_key, self._machines[child_key]))
         return child_key
+
+    def _subworkflow_call(self, key: str, machine: StateMachine) -> SubworkflowCall:
+        parent_key, _, job_id = key.rpartition("/")
+        parent = self._machines[parent_key]
+        job = parent.jobs[job_id]
+        return SubworkflowCall(id=key, fqn=f"{parent.workflow.name}.{job.node.name}", name=machine.workflow.name,
+                               shard_index=int(job.scatter_stack[-1][0]) if job.scatter_stack else -1,
+                               inputs=WDL.values_to_json(machine.inputs))
 
 
 class _StateMachine(StateMachine):

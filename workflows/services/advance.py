@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 from datetime import timedelta
+import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.utils import timezone
 from notifications.services import run_end_notify
 from workflows import engine
 from workflows.backends import backend_for
-from workflows.models import Call, Run
+from workflows.models import Call, Run, Subworkflow
 from workflows.services import caching
 from workflows.services.execution import (
     ADVANCEABLE, ENGINE_ERRORS, _enqueue_dispatch, call_dir, queued_calls_stop,
@@ -133,7 +134,7 @@ def _step_and_write(run: Run, finished: list[tuple], *, first: bool) -> bool:
     """Step the run within its budget and save what the step made; return whether more calls finished."""
     run_id = run.pk
     try:
-        task_calls, saved, outputs = engine.within_budget(
+        task_calls, saved, outputs, subworkflows = engine.within_budget(
             functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs, _ in finished]),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
             should_stop=functools.partial(_stopped, run_id))
@@ -150,7 +151,7 @@ def _step_and_write(run: Run, finished: list[tuple], *, first: bool) -> bool:
         _fail(run_id, message=str(exc))
         return False
     _write(run, first=first, fed=[pk for pk, *_ in finished], task_calls=task_calls,
-           saved=saved, outputs=outputs)
+           saved=saved, outputs=outputs, subworkflows=subworkflows)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
 
 
@@ -170,7 +171,8 @@ def _worth_a_step(run_id, finished: list, *, state_bytes: int) -> bool:
     return not endings or timezone.now() - min(endings) > timedelta(seconds=wait)
 
 
-def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None]:
+def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None,
+                                                               list[engine.SubworkflowCall]]:
     """Load the run's state, feed it the finished calls and save it; touches no database row."""
     doc = document_for(run.version)
     backend = backend_for(run.backend)
@@ -183,7 +185,7 @@ def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskC
     else:
         state = engine.EngineState.loads(doc, bytes(run.engine_state), **options)
     task_calls = state.advance(finished)
-    return task_calls, state.dumps(), state.outputs if state.done else None
+    return task_calls, state.dumps(), state.outputs if state.done else None, state.subworkflows
 
 
 def _stopped(run_id) -> bool:
@@ -195,7 +197,7 @@ def _stopped(run_id) -> bool:
 
 
 def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.TaskCall], saved: bytes,
-           outputs: dict | None) -> None:
+           outputs: dict | None, subworkflows: list[engine.SubworkflowCall]) -> None:
     """Save a step's state and new calls, unless the run stopped or another step was saved meanwhile."""
     with transaction.atomic():
         status = Run.objects.select_for_update().filter(pk=run.pk).values_list("status", flat=True).first()
@@ -214,6 +216,7 @@ def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.Tas
              for c in task_calls],
             ignore_conflicts=True, batch_size=1000,
         )
+        _subworkflows_write(run, subworkflows)
         fields = {"engine_state": saved}
         if status == Run.Status.SUBMITTED:
             fields.update(status=Run.Status.RUNNING, started=timezone.now())
@@ -223,6 +226,26 @@ def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.Tas
         Run.objects.filter(pk=run.pk).update(**fields)
         if task_calls:
             _enqueue_dispatch(run.team_id)
+
+
+def subworkflow_id(run_id, call_id: str) -> uuid.UUID:
+    """Return the API id of a run's subworkflow call: the same whenever it is derived."""
+    return uuid.uuid5(run_id, call_id)
+
+
+def _subworkflows_write(run: Run, subworkflows: list[engine.SubworkflowCall]) -> None:
+    """Record the subworkflow calls a step started, then the outputs of those it finished."""
+    now = timezone.now()
+    Subworkflow.objects.bulk_create(
+        [Subworkflow(id=subworkflow_id(run.pk, s.id), run=run, team_id=run.team_id, call_id=s.id, fqn=s.fqn,
+                     name=s.name, shard_index=s.shard_index, inputs=s.inputs, started=now,
+                     parent_id=subworkflow_id(run.pk, s.id.rpartition("/")[0]) if "/" in s.id else None)
+         for s in subworkflows if s.outputs is None],
+        ignore_conflicts=True, batch_size=1000,
+    )
+    Subworkflow.objects.bulk_update(
+        [Subworkflow(id=subworkflow_id(run.pk, s.id), outputs=s.outputs, ended=now)
+         for s in subworkflows if s.outputs is not None], ["outputs", "ended"], batch_size=500)
 
 
 def _engine_dir(run: Run) -> str:
