@@ -240,13 +240,13 @@ def test_a_step_that_kills_its_worker_three_times_fails_its_run_saying_so(servic
         # The regex runs in C, where neither the step's budget nor Celery's soft limit reaches it: the
         # worker's hard time limit (or the kernel, for memory) kills it, as here.
         for killed in range(1, 4):
-            wait_until(lambda: Run.objects.get(pk=run.pk).killed_steps >= killed, timeout=60,
+            wait_until(lambda: Run.objects.get(pk=run.pk).killed_steps >= killed, timeout=180,
                        message=f"step {killed} starting")
             time.sleep(0.5)
             the_worker.kill()
             the_worker.start()
         status = wait_until(lambda: (s := Run.objects.get(pk=run.pk).status) in Run.TERMINAL and s,
-                            timeout=60, message="the run ending")
+                            timeout=180, message="the run ending")
     run.refresh_from_db()
     assert status == "Failed"
     assert "stepping the run's workflow killed its worker 3 times (the hard time limit of 420 s" in \

@@ -81,23 +81,26 @@ def _sqlite_values(row: str, sign: int) -> str:
 
 
 _CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in TALLIED.split(", "))
-SQLITE = [
-    f"CREATE TRIGGER workflows_call_tally_insert AFTER INSERT ON workflows_call BEGIN "
+# IF NOT EXISTS: WorkflowsConfig makes them again after every migrate on SQLite, where a later
+# migration that rebuilds a table (ALTER TABLE there copies it) drops its triggers.
+SQLITE_TRIGGERS = [
+    f"CREATE TRIGGER IF NOT EXISTS workflows_call_tally_insert AFTER INSERT ON workflows_call BEGIN "
     f"{INSERT_INTO} {_sqlite_values('NEW', 1)}; END",
-    f"CREATE TRIGGER workflows_call_tally_update AFTER UPDATE ON workflows_call WHEN {_CHANGED} BEGIN "
+    f"CREATE TRIGGER IF NOT EXISTS workflows_call_tally_update AFTER UPDATE ON workflows_call WHEN {_CHANGED} BEGIN "
     f"{INSERT_INTO} {_sqlite_values('OLD', -1)}; {INSERT_INTO} {_sqlite_values('NEW', 1)}; END",
-    f"CREATE TRIGGER workflows_call_tally_delete AFTER DELETE ON workflows_call BEGIN "
+    f"CREATE TRIGGER IF NOT EXISTS workflows_call_tally_delete AFTER DELETE ON workflows_call BEGIN "
     f"{INSERT_INTO} {_sqlite_values('OLD', -1)}; END",
-    "CREATE TRIGGER workflows_run_tally_delete AFTER DELETE ON workflows_run BEGIN "
+    "CREATE TRIGGER IF NOT EXISTS workflows_run_tally_delete AFTER DELETE ON workflows_run BEGIN "
     "DELETE FROM workflows_calltally WHERE run_id = OLD.id; END",
-    f"""{INSERT_INTO}
+]
+SQLITE = [*SQLITE_TRIGGERS, f"""{INSERT_INTO}
     SELECT c.run_id, c.fqn, c.status, count(*), coalesce(sum(c.cost), 0), count(c.cached_from_id),
            coalesce(sum((julianday(s.ended) - julianday(s.started)) * 86400), 0),
            min(c.queued), min(c.started), max(c.ended), 1
     FROM workflows_call c LEFT JOIN workflows_call s ON s.id = c.cached_from_id
     GROUP BY c.run_id, c.fqn, c.status""",
 ]
-SQLITE_REVERSE = [f"DROP TRIGGER {name}" for name in (
+SQLITE_REVERSE = [f"DROP TRIGGER IF EXISTS {name}" for name in (
     "workflows_call_tally_insert", "workflows_call_tally_update", "workflows_call_tally_delete",
     "workflows_run_tally_delete")]
 

@@ -125,15 +125,6 @@ def _advance(run_id) -> bool:
     # Counted before the step and uncounted after it, whatever its outcome: only a killed worker leaves it.
     Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") + 1)
     try:
-        return _step_and_write(run, finished, first=first)
-    finally:
-        Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") - 1)
-
-
-def _step_and_write(run: Run, finished: list[tuple], *, first: bool) -> bool:
-    """Step the run within its budget and save what the step made; return whether more calls finished."""
-    run_id = run.pk
-    try:
         task_calls, saved, outputs, subworkflows = engine.within_budget(
             functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs, _ in finished]),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
@@ -150,6 +141,8 @@ def _step_and_write(run: Run, finished: list[tuple], *, first: bool) -> bool:
     except STEP_ERRORS as exc:
         _fail(run_id, message=str(exc))
         return False
+    finally:
+        Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") - 1)
     _write(run, first=first, fed=[pk for pk, *_ in finished], task_calls=task_calls,
            saved=saved, outputs=outputs, subworkflows=subworkflows)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
