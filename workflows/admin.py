@@ -1,8 +1,8 @@
 from django.contrib import admin
 
 from workflows.models import (
-    CacheEntry, Call, CleanupReport, Lease, Price, RetentionPolicy, Run, RunBatch, RunLabel, Script, Workflow,
-    WorkflowVersion,
+    CacheEntry, Call, CallTally, CleanupReport, Lease, Price, RetentionPolicy, Run, RunBatch, RunLabel, Script,
+    Subworkflow, Workflow, WorkflowVersion,
 )
 from workflows.services.cost import price_table_changed
 
@@ -110,6 +110,32 @@ class CallAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the engine writes (the database itself, for tallies): shown, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallTally)
+class CallTallyAdmin(ReadOnlyAdmin):
+    list_display = ["run", "fqn", "status", "calls", "cost", "hits"]
+    search_fields = ["run__id", "fqn"]
+    list_filter = ["status"]
+
+
+@admin.register(Subworkflow)
+class SubworkflowAdmin(ReadOnlyAdmin):
+    list_display = ["id", "run", "fqn", "shard_index", "started", "ended"]
+    search_fields = ["id", "run__id", "fqn"]
 
 
 @admin.register(Lease)

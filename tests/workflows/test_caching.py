@@ -142,11 +142,11 @@ def test_caching_off_in_the_config_or_for_the_team_reruns_all(caching_on, projec
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None])
-def test_a_caching_option_must_be_a_boolean(caching_on, project, alice, value):
+def test_a_caching_option_must_be_a_boolean(caching_on, project, alice, value, tmp_path):
     from workflows.services import workflow_create
     version = workflow_create(project=project, name="wf", source=CHAIN.encode(), user=alice).versions.get()
     with pytest.raises(ValidationError) as exc_info:
-        run_submit(version=version, user=alice, inputs={"wf.words": [], "wf.ref": "/x"},
+        run_submit(version=version, user=alice, inputs={"wf.words": [], "wf.ref": str(tmp_path / "x")},
                    options={"read_from_cache": value})
     assert "read_from_cache option must be true or false" in str(exc_info.value.message_dict["read_from_cache"])
     assert not Run.objects.exists()
