@@ -1,4 +1,5 @@
 """Real Celery worker processes against the test database: crashes lose nothing, caps hold under races."""
+import os
 import random
 import threading
 import time
@@ -226,7 +227,8 @@ def test_a_worker_killed_while_holding_the_next_poll_stalls_polling_for_at_most_
 
 STUCK = """version 1.0
 workflow stuck {
-  String never = sub("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "(a+)+$", "")
+  input { File f }
+  String never = read_string(f)
   output { String out = never }
 }
 """
@@ -236,9 +238,11 @@ def test_a_step_that_kills_its_worker_three_times_fails_its_run_saying_so(servic
     env, logs = services
     the_worker = worker(env, logs / "worker.log", concurrency=1)
     with running(the_worker, beat(env, logs / "beat.log")):
-        run = submit(project, alice, STUCK)
-        # The regex runs in C, where neither the step's budget nor Celery's soft limit reaches it: the
-        # worker's hard time limit (or the kernel, for memory) kills it, as here.
+        fifo = tmp_path / "never-written"
+        os.mkfifo(fifo)
+        run = submit(project, alice, STUCK, {"stuck.f": str(fifo)})
+        # Opening a pipe nobody writes blocks in C, where the step's budget cannot reach it: the
+        # worker's hard time limit (or the kernel, for memory) kills such a step, as here.
         for killed in range(1, 4):
             wait_until(lambda: Run.objects.get(pk=run.pk).killed_steps >= killed, timeout=180,
                        message=f"step {killed} starting")
