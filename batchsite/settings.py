@@ -232,6 +232,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fix-up would close the database connection around every task (a new PostgreSQL
+# backend for each): workers keep it as the web does instead, under CONN_MAX_AGE, checked before it
+# is used again and dropped after a task that broke it (batchsite/celery.py).
+CELERY_DB_REUSE_MAX = 10_000
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {

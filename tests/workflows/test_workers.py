@@ -255,3 +255,36 @@ def test_a_step_that_kills_its_worker_three_times_fails_its_run_saying_so(servic
     assert status == "Failed"
     assert "stepping the run's workflow killed its worker 3 times (the hard time limit of 420 s" in \
         run.failures[0]["message"]
+
+
+def _sessions(database: str) -> int:
+    """Return how many connections to the database were ever opened (statistics flushed within a second)."""
+    from django.db import connection
+
+    time.sleep(1.5)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [database])
+        return cursor.fetchone()[0]
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks_and_replaces_one_the_server_dropped(
+        services, project, alice):
+    from django.db import connection
+
+    env, logs = services
+    database = connection.settings_dict["NAME"]
+    with running(worker(env, logs / "worker.log", concurrency=1), beat(env, logs / "beat.log")):
+        first = submit(project, alice, SCATTER, {"wf.n": 3, "wf.pause": 0})
+        wait_until(lambda: Run.objects.get(pk=first.pk).status in Run.TERMINAL, timeout=60, interval=0.1,
+                   message="the first run ending")
+        with connection.cursor() as cursor:  # the server drops every other connection (a restart, a failover)
+            cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           "WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        before = _sessions(database)
+        second = submit(project, alice, SCATTER, {"wf.n": 20, "wf.pause": 0}, name="wf2")
+        status = wait_until(lambda: (s := Run.objects.get(pk=second.pk).status) in Run.TERMINAL and s,
+                            timeout=60, interval=0.1, message="the second run ending")
+        opened = _sessions(database) - before
+    assert Run.objects.get(pk=first.pk).status == status == "Succeeded"
+    assert opened < 5, opened  # with a connection per task: about 20
