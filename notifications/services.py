@@ -5,14 +5,13 @@ per (recipient, run, run end) and claimed before they are sent, so repeated task
 """
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import secrets
 import smtplib
-import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -22,6 +21,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from batchsite.outbound import PrivateAddress, pinned_connection, public_address
 from notifications.models import Delivery, EmailDelivery, EmailPreference, Webhook, WebhookDelivery
 from teams.models import AuditEvent, Team
 from teams.services import audit_record
@@ -30,7 +30,8 @@ from workflows.models import Run
 SIGNATURE_HEADER = "X-Batchsite-Signature-256"
 EVENT = "run.ended"
 ATTEMPTS = 6  # tried at most this often: the first try, then retries up to 1, 2, 4, 8 and 16 s (jittered) later
-TIMEOUT = (5, 10)  # seconds to connect, then to read the answer
+TIMEOUT = 10  # seconds to connect, and to wait for each part of the answer
+MAX_ANSWER = 300  # bytes of an answer kept in the delivery log
 MAX_WEBHOOKS_PER_TEAM = 10
 MAX_URL = 2000
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -161,10 +162,6 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _private(address: str) -> bool:
-    return not ipaddress.ip_address(address.split("%", 1)[0]).is_global
-
-
 def webhook_url_check(url: str) -> str:
     """Return the URL if a webhook may post to it (http or https, no credentials, no private address literal)."""
     url = url.strip()
@@ -187,15 +184,20 @@ def webhook_url_check(url: str) -> str:
     return url
 
 
-def _address_check(url: str) -> None:
-    """Refuse a host that resolves to a private address (unless the site allows it): the site's network is no target."""
-    if settings.BATCHSITE_WEBHOOK_ALLOW_PRIVATE:
-        return
+def _post(url: str, *, body: bytes, headers: dict) -> tuple[int, str, bytes]:
+    """POST body to url; return the answer's status, reason and first bytes. The host is resolved once and
+    must be public unless the site allows private addresses: the site's own network is no target."""
     parts = urlsplit(url)
-    for *_, address in socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM):
-        if _private(address[0]):
-            raise ValueError(f"{parts.hostname} resolves to {address[0]}, a private or loopback address; "
-                             "webhooks go to public hosts")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = public_address(parts.hostname, port, private_ok=settings.BATCHSITE_WEBHOOK_ALLOW_PRIVATE)
+    connection = pinned_connection(parts.scheme, parts.hostname, port, address, timeout=TIMEOUT)
+    try:
+        connection.request("POST", urlunsplit(("", "", parts.path or "/", parts.query, "")), body=body,
+                           headers=headers)
+        response = connection.getresponse()
+        return response.status, response.reason, response.read(MAX_ANSWER)
+    finally:
+        connection.close()
 
 
 def webhook_deliver(*, delivery_id: int) -> None:
@@ -212,20 +214,16 @@ def webhook_deliver(*, delivery_id: int) -> None:
                "X-Batchsite-Event": EVENT, "X-Batchsite-Delivery": str(delivery.pk),
                SIGNATURE_HEADER: signature(hook.secret, body)}
     try:
-        _address_check(hook.url)
-        with requests.Session() as session:
-            session.trust_env = False  # no proxy or .netrc credentials from the worker's environment
-            response = session.post(hook.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
-    except ValueError as exc:
-        _settle(delivery, error=str(exc))
-    except (requests.RequestException, OSError) as exc:  # unreachable, timed out, name not found (yet)
+        code, reason, answer = _post(hook.url, body=body, headers=headers)
+    except PrivateAddress as exc:
+        _settle(delivery, error=f"{exc}; webhooks go to public hosts")
+    except (OSError, http.client.HTTPException) as exc:  # unreachable, timed out, TLS refused, name not found (yet)
         _settle(delivery, error=f"{type(exc).__name__}: {exc}", retry=True)
     else:
-        code = response.status_code
         if 200 <= code < 300:
             _settle(delivery, status_code=code)
         else:
-            _settle(delivery, error=f"the receiver answered {code} {response.reason}: {response.text[:300]}",
+            _settle(delivery, error=f"the receiver answered {code} {reason}: {answer.decode(errors='replace')}",
                     retry=code in RETRY_STATUSES, status_code=code)
 
 

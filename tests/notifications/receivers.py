@@ -4,6 +4,7 @@ import email
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,8 +59,9 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def webhook_receiver():
-    """Run an HTTP server on loopback that records each POST and checks its HMAC-SHA256 signature."""
+def webhook_receiver(tls: ssl.SSLContext | None = None):
+    """Run an HTTP server (HTTPS with a tls context) on loopback that records each POST and checks its
+    HMAC-SHA256 signature."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -78,7 +80,9 @@ def webhook_receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_port}/hooks/batchsite"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    receiver.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}/hooks/batchsite"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

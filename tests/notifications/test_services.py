@@ -1,5 +1,10 @@
 """A run's end is told once: by email to its submitter if they opted in (a local SMTP server receives it), and
 to each team webhook as signed JSON (a local HTTP receiver checks the signature), retried with backoff."""
+import socket
+import ssl
+import subprocess
+from urllib.parse import urlsplit
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -178,4 +183,62 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(projec
     run_to_end(project, alice)
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == Delivery.Status.FAILED and delivery.attempts == 1
-    assert "localhost resolves to" in delivery.error and "private or loopback" in delivery.error
+    assert "localhost resolves to 127.0.0.1: a private, loopback or link-local address" in delivery.error
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """Resolve hooks.example.org to loopback; return the list of its lookups."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "hooks.example.org":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_a_webhook_is_sent_to_the_address_its_name_was_checked_at(project, alice, team, hook, resolver):
+    port = urlsplit(hook.url).port
+    hook.webhook.url = f"http://hooks.example.org:{port}/hooks/batchsite"
+    hook.webhook.save()
+    run_to_end(project, alice)
+    assert WebhookDelivery.objects.get().status == Delivery.Status.DELIVERED
+    # Looked up once: the connection went to the address that was checked, not to a second answer.
+    assert resolver == ["hooks.example.org"]
+    [received] = hook.received
+    assert received.signed and received.headers["Host"] == f"hooks.example.org:{port}"
+
+
+def _certificate(tmp_path, name: str) -> tuple[str, str]:
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(key), str(cert)
+
+
+@pytest.mark.parametrize("served_as, delivered", [("hooks.example.org", True), ("other.example.org", False)])
+def test_an_https_webhook_names_its_host_to_tls_and_checks_its_certificate(
+        project, alice, team, hook, resolver, monkeypatch, tmp_path, served_as, delivered):
+    key, cert = _certificate(tmp_path, served_as)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    names = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    with webhook_receiver(tls=context) as receiver:
+        receiver.secret = hook.secret
+        hook.webhook.url = f"https://hooks.example.org:{urlsplit(receiver.url).port}/hooks/batchsite"
+        hook.webhook.save()
+        monkeypatch.setattr(ssl, "_create_default_https_context", lambda: ssl.create_default_context(cafile=cert))
+        run_to_end(project, alice)
+    delivery = WebhookDelivery.objects.get()
+    assert names[:1] == ["hooks.example.org"]  # SNI: the URL's host, not the address
+    if delivered:
+        assert delivery.status == Delivery.Status.DELIVERED and receiver.received[0].signed
+    else:  # a certificate for another name is refused, as it would be without pinning
+        assert delivery.status != Delivery.Status.DELIVERED and not receiver.received
+        assert "hooks.example.org" in delivery.error and "certificate" in delivery.error.lower()

@@ -6,13 +6,12 @@ address, which must be a public one unless the allowed prefix names that very ad
 serving WDL from a host of their own network names it). No redirects, a size limit, a time limit.
 """
 import http.client
-import ipaddress
-import socket
 import ssl
 import time
 import urllib.parse
 
 from batchsite.config import get_config
+from batchsite.outbound import PrivateAddress, is_literal, pinned_connection, public_address
 from workflows.api.http import ApiError
 from workflows.services.versions import MAX_SOURCE_BYTES
 
@@ -36,57 +35,21 @@ def workflow_url_fetch(url: str) -> tuple[bytes, str]:
     if len(url) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname \
             or parts.username is not None or not any(url.startswith(prefix) for prefix in prefixes):
         raise _refuse(url, f"is not under a prefix this server fetches from ({SETTING}: {', '.join(prefixes)})")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = _address(parts.hostname, port, literal_ok=_is_literal(parts.hostname))
+        address = public_address(parts.hostname, port, private_ok=is_literal(parts.hostname))
+    except PrivateAddress:
+        raise _refuse(url, "names a host that resolves to a private, loopback or link-local address") from None
     except (OSError, ValueError) as exc:
         raise _refuse(url, f"cannot be fetched: {exc}") from None
-    if address is None:
-        raise _refuse(url, "names a host that resolves to a private, loopback or link-local address")
     try:
         return _get(parts, address, port), _filename(parts.path)
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
         raise _refuse(url, f"could not be fetched: {exc}") from None
 
 
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _address(host: str, port: int, *, literal_ok: bool) -> str | None:
-    """Return the address to connect to: the first public one host resolves to (any, for a literal address)."""
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = sockaddr[0]
-        if literal_ok or ipaddress.ip_address(address).is_global:
-            return address
-    return None
-
-
-class _Pinned:
-    """Connect to the address already checked, whatever the name resolves to by now (no DNS rebinding)."""
-
-    def connect(self):
-        self.sock = socket.create_connection((self.pinned_address, self.port), self.timeout)
-        if isinstance(self, http.client.HTTPSConnection):
-            self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
-
-
-class _HTTP(_Pinned, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPS(_Pinned, http.client.HTTPSConnection):
-    pass
-
-
 def _get(parts, address: str, port: int) -> bytes:
-    kind = _HTTPS if parts.scheme == "https" else _HTTP
-    connection = kind(parts.hostname, port, timeout=TIMEOUT_SECONDS)
-    connection.pinned_address = address
+    connection = pinned_connection(parts.scheme, parts.hostname, port, address, timeout=TIMEOUT_SECONDS)
     deadline = time.monotonic() + TIMEOUT_SECONDS
     try:
         connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
