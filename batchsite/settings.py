@@ -249,6 +249,8 @@ CELERY_BEAT_SCHEDULE = {
     "cleanup-old-scripts": {"task": "workflows.cleanup_old_scripts", "schedule": crontab(minute=30, hour=3)},
     # Batch jobs tagged by Batchsite whose run has ended or is unknown.
     "reconcile-orphans": {"task": "workflows.reconcile_orphans", "schedule": crontab(minute="*/5")},
+    # Notifications whose task was lost (a worker killed while sending, a message gone with Redis).
+    "recover-deliveries": {"task": "notifications.recover_deliveries", "schedule": 60.0},
 }
 # How soon after a change a backend is polled again while it has active jobs.
 BATCHSITE_POLL_SECONDS = {"local": float(os.environ.get("BATCHSITE_LOCAL_POLL_SECONDS", "0.1")), "aws_batch": 5.0}

@@ -37,12 +37,12 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(DeliveryAdmin):
-    list_display = ("created", "status", "status_code", "attempts", "error", "webhook", "run_id", "finished")
+    list_display = ("created", "status", "status_code", "attempts", "attempted", "error", "webhook", "run_id", "finished")
     list_filter = ("status", "webhook__team")
     search_fields = ("webhook__url", "run__id")
 
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(DeliveryAdmin):
-    list_display = ("created", "status", "attempts", "error", "address", "run_id", "finished")
+    list_display = ("created", "status", "attempts", "attempted", "error", "address", "run_id", "finished")
     search_fields = ("address", "run__id")

@@ -49,6 +49,7 @@ class Delivery(models.Model):
     run_ended = models.DateTimeField(help_text="The run end it tells of (a retried run can end again).")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    attempted = models.DateTimeField(null=True, blank=True, help_text="When the last attempt began.")
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)

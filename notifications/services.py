@@ -10,6 +10,7 @@ import ipaddress
 import json
 import secrets
 import smtplib
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,6 +37,7 @@ MAX_WEBHOOKS_PER_TEAM = 10
 MAX_URL = 2000
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 MAX_ERROR = 1000
+STALLED = timedelta(minutes=2)  # a delivery untouched this long lost its task (deliveries_recover)
 
 
 class DeliveryRetry(Exception):
@@ -101,8 +103,36 @@ def run_end_announce(*, run_id) -> None:
 def _claim(model, pk: int):
     """Take a delivery that is waiting (or due a retry) as this attempt's; None if another task has it or it is done."""
     claimed = model.objects.filter(pk=pk, status__in=(Delivery.Status.PENDING, Delivery.Status.RETRYING)).update(
-        status=Delivery.Status.SENDING, attempts=F("attempts") + 1)
+        status=Delivery.Status.SENDING, attempts=F("attempts") + 1, attempted=timezone.now())
     return model.objects.get(pk=pk) if claimed else None
+
+
+def deliveries_recover() -> int:
+    """Queue again the deliveries whose task was lost; return how many.
+
+    A worker killed while sending leaves its delivery Sending (the task that comes back finds it
+    claimed): after STALLED it is retried, as a failed attempt is (the receiver may get it twice,
+    with the same X-Batchsite-Delivery id), or failed once its attempts are spent. A delivery left
+    Pending or Retrying that long lost its message (a retry waits at most 16 s). A task queued for
+    a delivery that is still queued claims nothing: only one attempt sends.
+    """
+    from notifications.tasks import email_send_task, webhook_deliver_task
+
+    stalled = timezone.now() - STALLED
+    queued = 0
+    for model, task in ((EmailDelivery, email_send_task), (WebhookDelivery, webhook_deliver_task)):
+        sending = model.objects.filter(status=Delivery.Status.SENDING, attempted__lt=stalled)
+        sending.filter(attempts__gte=ATTEMPTS).update(
+            status=Delivery.Status.FAILED, finished=timezone.now(),
+            error="the worker sending its last attempt stopped before it ended")
+        sending.update(status=Delivery.Status.RETRYING, error="the worker sending it stopped before it ended")
+        lost = model.objects.filter(
+            Q(status=Delivery.Status.PENDING, created__lt=stalled)
+            | Q(status=Delivery.Status.RETRYING, attempted__lt=stalled)).values_list("pk", flat=True)
+        for pk in lost:
+            task.delay(pk)
+            queued += 1
+    return queued
 
 
 def _settle(delivery: Delivery, *, error: str = "", retry: bool = False, **fields) -> None:

@@ -27,3 +27,10 @@ def webhook_deliver_task(delivery_id: int) -> None:
     from notifications.services import webhook_deliver
 
     webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(name="notifications.recover_deliveries", acks_late=True, ignore_result=True)
+def deliveries_recover_task() -> None:
+    from notifications.services import deliveries_recover
+
+    deliveries_recover()

@@ -1,5 +1,6 @@
 """A run's end is told once: by email to its submitter if they opted in (a local SMTP server receives it), and
 to each team webhook as signed JSON (a local HTTP receiver checks the signature), retried with backoff."""
+import datetime
 import socket
 import ssl
 import subprocess
@@ -242,3 +243,42 @@ def test_an_https_webhook_names_its_host_to_tls_and_checks_its_certificate(
     else:  # a certificate for another name is refused, as it would be without pinning
         assert delivery.status != Delivery.Status.DELIVERED and not receiver.received
         assert "hooks.example.org" in delivery.error and "certificate" in delivery.error.lower()
+
+
+def test_deliveries_whose_task_was_lost_are_sent_by_the_recovery_and_only_once(project, alice, hook):
+    from notifications.services import STALLED, deliveries_recover
+    from notifications.tasks import deliveries_recover_task
+
+    with Eager():
+        run_a = drive(submit(project, alice, HELLO, name="a"))
+        run_b = drive(submit(project, alice, HELLO, name="b"))
+        run_c = drive(submit(project, alice, HELLO, name="c"))
+    assert len(hook.received) == 3
+    hook.received.clear()
+    long_ago = timezone.now() - STALLED - datetime.timedelta(seconds=1)
+    deliveries = WebhookDelivery.objects.all()
+    # a worker killed mid-send; a message lost before its first attempt; the last attempt's worker killed
+    deliveries.filter(run=run_a).update(status=Delivery.Status.SENDING, attempted=long_ago)
+    deliveries.filter(run=run_b).update(status=Delivery.Status.PENDING, attempts=0, attempted=None, created=long_ago)
+    deliveries.filter(run=run_c).update(status=Delivery.Status.SENDING, attempts=ATTEMPTS, attempted=long_ago)
+    fresh = deliveries.filter(run=run_a).get()
+    with Eager():
+        webhook_deliver_task.delay(fresh.pk)  # the killed worker's message, back: the delivery is claimed
+        assert len(hook.received) == 0
+        deliveries_recover_task.delay()
+        assert deliveries_recover() == 0  # nothing left to recover; a second pass sends nothing again
+    assert sorted(r.json["run"]["id"] for r in hook.received) == sorted([str(run_a.pk), str(run_b.pk)])
+    a, b, c = (deliveries.get(run=run) for run in (run_a, run_b, run_c))
+    assert (a.status, a.attempts) == (Delivery.Status.DELIVERED, 2)
+    assert (b.status, b.attempts) == (Delivery.Status.DELIVERED, 1)
+    assert c.status == Delivery.Status.FAILED and "the worker sending its last attempt stopped" in c.error
+
+
+def test_a_delivery_being_sent_now_is_left_alone(project, alice, hook):
+    from notifications.services import deliveries_recover
+
+    run_to_end(project, alice)
+    WebhookDelivery.objects.update(status=Delivery.Status.SENDING, attempted=timezone.now())
+    with Eager():
+        assert deliveries_recover() == 0
+    assert WebhookDelivery.objects.get().status == Delivery.Status.SENDING and len(hook.received) == 1
