@@ -90,6 +90,8 @@ class Run(models.Model):
     failures = models.JSONField(default=list, blank=True)
     # Steps begun and never ended: their worker was killed (the hard time limit, out of memory).
     killed_steps = models.PositiveSmallIntegerField(default=0, editable=False)
+    # Submitted by run_wdl on the operator's command line: it may read any host path, as Cromwell does.
+    trusted = models.BooleanField(default=False, editable=False)
     relaunch_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="relaunches")
     submitted = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)

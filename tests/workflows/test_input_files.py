@@ -99,3 +99,49 @@ def test_run_wdl_on_its_own_team_reads_any_host_file(project, alice, shared):
     run = run_submit(version=version, user=alice, inputs={"w.f": "/etc/hostname"}, trusted=True)
 
     assert run.inputs == {"w.f": "/etc/hostname"}
+
+
+READ_IN_DECLARATION = """version 1.0
+workflow w { input { File f } call t { input: f = f } output { String o = t.o } }
+task t { input { File f } String s = read_string(f) command <<< echo "~{s}" >>> output { String o = read_string(stdout()) } }
+"""
+
+
+def _swapped_for_a_link(path, target) -> None:
+    """Make path a link to target: what a team that can write to an input folder could do after submitting."""
+    path.unlink()
+    path.symlink_to(target)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("wdl", [READ_IN_WORKFLOW, READ_IN_DECLARATION])
+@pytest.mark.parametrize("target, why", [("var", "is one of Batchsite's own files"),
+                                         ("/etc/hostname", "is not in a folder runs may read from")])
+def test_an_input_made_a_link_after_submission_is_refused_when_it_is_read(project, alice, shared, settings, wdl,
+                                                                          target, why):
+    if target == "var":
+        target = os.path.join(settings.VAR_DIR, "secret.txt")
+        with open(target, "w") as f:
+            f.write("the site's own")
+    sample = shared / "sample.txt"
+    with Eager():
+        run = submit(project, alice, wdl, inputs={"w.f": str(sample)})  # checked: a plain file in the folder
+        _swapped_for_a_link(sample, target)
+        run = drive(run)
+
+    assert run.status == Run.Status.FAILED and run.outputs is None
+    message = " ".join(failure["message"] for failure in run.failures)
+    assert f"{sample} {why}" in message, message
+
+
+@pytest.mark.django_db
+def test_run_wdl_on_its_own_team_reads_a_host_file_a_link_points_to_when_read(project, alice, shared):
+    version = submit(project, alice, READ_IN_WORKFLOW, inputs={"w.f": str(shared / "sample.txt")}).version
+    from workflows.services import run_submit
+
+    with Eager():
+        run = run_submit(version=version, user=alice, inputs={"w.f": str(shared / "sample.txt")}, trusted=True)
+        _swapped_for_a_link(shared / "sample.txt", "/etc/hostname")
+        run = drive(run)
+
+    assert run.status == Run.Status.SUCCEEDED and run.outputs["w.o"] == open("/etc/hostname").read().strip()

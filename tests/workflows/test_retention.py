@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone

@@ -37,14 +37,15 @@ class PreparedTask:
 
 
 def prepare(doc: Document, task: str, inputs: dict, *, work_dir: str,
-            map_path: Callable[[str], str] | None = None,
-            localize: Callable[[str], str] | None = None, max_items: int | None = None) -> PreparedTask:
+            map_path: Callable[[str], str] | None = None, localize: Callable[[str], str] | None = None,
+            max_items: int | None = None, readable: Callable[[str], None] | None = None) -> PreparedTask:
     """Evaluate a task's declarations, runtime and command for inputs; raise EvalError.
 
-    max_items bounds what range() and cross() may build (the run's call limit).
+    max_items bounds what range() and cross() may build (the run's call limit); readable(path)
+    raises OSError for a host file the run may not read, asked as read_*() opens it.
     """
     tree = doc.task(task)
-    call_dir = _CallDir(work_dir, map_path)
+    call_dir = _CallDir(work_dir, map_path, readable=readable)
     try:
         env = _evaluate_declarations(tree, call_dir, inputs, localize, max_items)
         stdlib = _TaskInputStdLib(tree, call_dir, localize, max_items)
@@ -57,14 +58,14 @@ def prepare(doc: Document, task: str, inputs: dict, *, work_dir: str,
 
 
 def collect(doc: Document, task: str, inputs: dict, *, work_dir: str, stdout: str, stderr: str,
-            map_path: Callable[[str], str] | None = None,
-            localize: Callable[[str], str] | None = None) -> dict:
+            map_path: Callable[[str], str] | None = None, localize: Callable[[str], str] | None = None,
+            readable: Callable[[str], None] | None = None) -> dict:
     """Evaluate a task's outputs after its command ran; raise OutputError naming the output.
 
     inputs should be PreparedTask.inputs: declarations missing from it are evaluated again.
     """
     tree = doc.task(task)
-    call_dir = _CallDir(work_dir, map_path, stdout=stdout, stderr=stderr)
+    call_dir = _CallDir(work_dir, map_path, stdout=stdout, stderr=stderr, readable=readable)
     try:
         env = _evaluate_declarations(tree, call_dir, inputs, localize)
     except (Error.RuntimeError, ValueError, OSError) as exn:
@@ -105,8 +106,10 @@ class _CallDir:
     container_dir = VIRTUAL_DIR
 
     def __init__(self, work_dir: str, map_path: Callable[[str], str] | None,
-                 stdout: str | None = None, stderr: str | None = None) -> None:
+                 stdout: str | None = None, stderr: str | None = None,
+                 readable: Callable[[str], None] | None = None) -> None:
         self.cfg = miniwdl_config()
+        self.readable = readable or (lambda path: None)
         self.work_dir = os.path.abspath(work_dir)
         self.host_dir = self.work_dir  # miniwdl's stdlib writes write_*() files under host_dir/write_
         self.write_dir = os.path.join(self.work_dir, "write_")
@@ -249,7 +252,10 @@ class _TaskInputStdLib(TaskStdLib):
         apply_spec_fixes(self)
 
     def _devirtualize_filename(self, filename: str) -> str:
-        return _local(super()._devirtualize_filename(filename), self._localize)
+        path = super()._devirtualize_filename(filename)
+        if not is_uri(path):
+            self.container.readable(path)
+        return _local(path, self._localize)
 
 
 class _TaskOutputStdLib(TaskOutputStdLib):
@@ -268,6 +274,8 @@ class _TaskOutputStdLib(TaskOutputStdLib):
 
     def _devirtualize_filename(self, filename: str) -> str:
         path = super()._devirtualize_filename(filename)
+        if not is_uri(path):
+            self.container.readable(path)
         if self._sizing and not is_uri(path):
             return path  # a stand-in has the size of the output it stands in for
         return self._localize(path) if self._localize else _local(path, None)

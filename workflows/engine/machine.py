@@ -59,7 +59,8 @@ class EngineState:
     """The saved state of one run; advance() feeds it finished calls and returns the new ones."""
 
     def __init__(self, doc: Document, data: dict, localize: Callable[[str], str] | None,
-                 publish: Callable[[str], str] | None, limits: Limits) -> None:
+                 publish: Callable[[str], str] | None, limits: Limits,
+                 readable: Callable[[str], None] | None = None) -> None:
         self._doc = doc
         # "" is the run's own workflow; a subworkflow's machine is keyed by its call's id path
         self._machines: dict[str, StateMachine] = data["machines"]
@@ -68,6 +69,7 @@ class EngineState:
         self._outputs: dict | None = data["outputs"]
         self._localize = localize
         self._publish = publish
+        self._readable = readable
         self._limits = limits
         self._stdlibs: dict[str, WorkflowStdLib] = {}
         self.subworkflows: list[SubworkflowCall] = []  # started and finished by the last advance()
@@ -82,16 +84,18 @@ class EngineState:
 
     @classmethod
     def start(cls, doc: Document, inputs: dict, *, run_dir: str, localize: Callable[[str], str] | None = None,
-              publish: Callable[[str], str] | None = None, limits: Limits = Limits()) -> "EngineState":
+              publish: Callable[[str], str] | None = None, limits: Limits = Limits(),
+              readable: Callable[[str], None] | None = None) -> "EngineState":
         """Start a run of doc on inputs JSON; run_dir receives files that workflow expressions write.
 
         localize(uri) returns a local copy of a remote file an expression reads; publish(path)
-        returns where calls will find a file an expression wrote (by default, where it is).
+        returns where calls will find a file an expression wrote (by default, where it is);
+        readable(path) raises OSError for a host file the run may not read, asked as it is opened.
         Raises LimitError when the workflow's first calls are already over limits.max_calls.
         """
         values = doc.input_values(inputs)
         data = {"machines": {}, "namespaces": {}, "task": None, "outputs": None, "calls": 0}
-        state = cls(doc, data, localize, publish, limits)
+        state = cls(doc, data, localize, publish, limits, readable)
         if doc.is_task:
             state._task = {"inputs": WDL.values_to_json(values), "issued": False}
         else:
@@ -101,14 +105,15 @@ class EngineState:
 
     @classmethod
     def loads(cls, doc: Document, data: bytes, *, localize: Callable[[str], str] | None = None,
-              publish: Callable[[str], str] | None = None, limits: Limits = Limits()) -> "EngineState":
+              publish: Callable[[str], str] | None = None, limits: Limits = Limits(),
+              readable: Callable[[str], None] | None = None) -> "EngineState":
         """Resume a state saved by dumps(); doc must be the same WDL it was started with."""
         saved = pickle.loads(data)  # trusted: written by dumps() into the run's own row
         saved_by = (saved.get("format"), saved.get("miniwdl"))
         if saved_by != (STATE_FORMAT, MINIWDL_VERSION):
             raise ValueError(f"the engine state was saved as format {saved_by[0]} by miniwdl {saved_by[1]}; "
                              f"this is format {STATE_FORMAT} with miniwdl {MINIWDL_VERSION}")
-        return cls(doc, saved, localize, publish, limits)
+        return cls(doc, saved, localize, publish, limits, readable)
 
     def dumps(self) -> bytes:
         """Serialise the state; call once per batch of finished calls, not once per call.
@@ -230,7 +235,8 @@ class EngineState:
     def _stdlib(self, key: str, machine: StateMachine) -> WorkflowStdLib:
         # the stdlib holds the machine, so it is rebuilt for every machine after every load
         if key not in self._stdlibs:
-            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize, self._publish, self._limits.max_calls)
+            self._stdlibs[key] = _WorkflowStdLib(machine, self._localize, self._publish, self._limits.max_calls,
+                                                 self._readable)
         return self._stdlibs[key]
 
     def _task_call(self, key: str, machine: StateMachine, instructions) -> TaskCall:
@@ -344,10 +350,12 @@ class _WorkflowStdLib(WorkflowStdLib):
     handing the files write_*() made to its publish."""
 
     def __init__(self, machine: StateMachine, localize: Callable[[str], str] | None,
-                 publish: Callable[[str], str] | None, max_items: int | None) -> None:
+                 publish: Callable[[str], str] | None, max_items: int | None,
+                 readable: Callable[[str], None] | None = None) -> None:
         super().__init__(miniwdl_config(), machine.workflow.effective_wdl_version, machine, call_cache())
         self._localize = localize
         self._publish = publish
+        self._readable = readable
         if max_items is not None:
             bound_collections(self, max_items)  # miniwdl builds range(10**11) whole before a scatter sees it
         apply_spec_fixes(self)
@@ -362,7 +370,10 @@ class _WorkflowStdLib(WorkflowStdLib):
             if self._localize is None:
                 raise OSError(f"cannot read {filename}: this engine was given no way to fetch remote files")
             return self._localize(filename)
-        return super()._devirtualize_filename(filename)
+        path = super()._devirtualize_filename(filename)
+        if self._readable is not None:
+            self._readable(path)
+        return path
 
     def _refuse_value_only(self, filename: str) -> None:
         if isinstance(self.state, _StateMachine) and filename in self.state.values_only and not is_uri(filename):

@@ -29,6 +29,7 @@ from workflows.services import caching
 from workflows.services.execution import (
     ADVANCEABLE, ENGINE_ERRORS, _enqueue_dispatch, call_dir, queued_calls_stop,
 )
+from workflows.services.limits import host_reads
 from workflows.services.versions import document_for
 
 # What fails the run, with its message, when stepping raises it.
@@ -172,7 +173,8 @@ def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskC
     options = dict(localize=functools.partial(backend.localize, into=f"{_engine_dir(run)}/fetched"),
                    publish=functools.partial(backend.publish, under=run.root),
                    limits=engine.Limits(max_calls=run.team.limit("max_calls_per_run"),
-                                        max_state_bytes=run.team.limit("max_engine_state_bytes")))
+                                        max_state_bytes=run.team.limit("max_engine_state_bytes")),
+                   readable=host_reads(run, _engine_dir(run)))
     if run.engine_state is None:
         state = engine.EngineState.start(doc, run.inputs, run_dir=_engine_dir(run), **options)
     else:

@@ -24,6 +24,7 @@ from teams.models import Team
 from workflows import engine
 from workflows.backends import backend_for
 from workflows.models import CacheEntry, Call, Run
+from workflows.services.limits import host_reads
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,8 @@ def _identify(call: Call) -> tuple[dict, str]:
     backend = backend_for(call.backend)
     with backend.workspace(call.call_dir) as workspace:
         prepared = engine.prepare(doc, call.task, call.inputs, work_dir=workspace.work_dir,
-                                  map_path=workspace.job_path, localize=workspace.localize)
+                                  map_path=workspace.job_path, localize=workspace.localize,
+                                  readable=host_reads(call.run, workspace.work_dir))
         files = engine.input_files(doc, call.task, prepared.inputs)
         paths = sorted({p for found in files.values() for p in found})
         found = backend.file_hashes(paths)

@@ -21,6 +21,7 @@ from workflows.services import caching
 from workflows.services.bulk import calls_update
 from workflows.services.cost import asked_fields, attempt_outcome, job_tags
 from workflows.services.leases import lease_kept, lease_owner, lease_renew, lease_take
+from workflows.services.limits import host_reads
 from workflows.services.versions import document_for
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ def job_spec(call: Call) -> JobSpec:
     with backend_for(call.backend).workspace(call.call_dir) as workspace:
         prepared = engine.prepare(doc, call.task, call.inputs, work_dir=workspace.work_dir,
                                   map_path=workspace.job_path, localize=workspace.localize,
-                                  max_items=call.team.limit("max_calls_per_run"))
+                                  max_items=call.team.limit("max_calls_per_run"),
+                                  readable=host_reads(run, workspace.work_dir))
         files = workspace.staged()
     call.command, call.runtime, call.prepared_inputs = prepared.command, prepared.runtime, prepared.inputs
     return JobSpec(

@@ -2,11 +2,13 @@
 
 One implementation for the browser form, the Cromwell API and run_wdl; each problem names its field.
 """
+import functools
 import json
 import math
 import os
 import re
 import uuid
+from typing import Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -177,34 +179,54 @@ def input_files_check(*, team: Team, files: list[tuple[str, str]], trusted: bool
     in BATCHSITE_INPUT_PATHS, unless the submission is run_wdl's own (trusted). Object-store URIs
     are read with the team's job role, which bounds them.
     """
+    problems = [f"{key}: {why}" for key, why in _unreadable(team.pk, files, trusted=trusted)[:10]]
+    if problems:
+        raise ValidationError({"inputs": problems})
+
+
+def host_reads(run, *own: str) -> Callable[[str], None]:
+    """Return the engine's readable(path) for the run: host_read_check with the run's own folders
+    (its root, and where the worker keeps its files: own)."""
+    return functools.partial(host_read_check, team_id=run.team_id, own=(run.root, *own), trusted=run.trusted)
+
+
+def host_read_check(path: str, *, team_id: int, own: tuple[str, ...], trusted: bool) -> None:
+    """Raise OSError unless a run may read this host path now: input_files_check's rule, asked again as
+    the engine opens the file in the worker (a link checked at submission may point elsewhere by then)."""
+    real = os.path.realpath(path)
+    if any(_within(real, os.path.realpath(folder)) for folder in own if not is_uri(folder)):
+        return  # the run's own files: the fast way, for every call's outputs
+    for _, why in _unreadable(team_id, [("", path)], trusted=trusted):
+        raise OSError(why)
+
+
+def _unreadable(team_id: int, files: list[tuple[str, str]], *, trusted: bool) -> list[tuple[str, str]]:
+    """Return (key, why) for each (key, path) the team's runs may not read, following links where they point now."""
     from workflows.models import Run  # models import this module's limits
 
     where = {path: path if is_uri(path) else os.path.realpath(path) for _, path in files}
     ids = {uuid.UUID(m) for w in where.values() for m in _UUID.findall(w)}
-    roots = [(root if is_uri(root) else os.path.realpath(root), team_id) for root, team_id in
+    roots = [(root if is_uri(root) else os.path.realpath(root), owner) for root, owner in
              Run.objects.filter(pk__in=ids).values_list("root", "team_id")] if ids else []
     var = os.path.realpath(settings.VAR_DIR)
     readable = [os.path.realpath(p) for p in settings.BATCHSITE_INPUT_PATHS]
     problems = []
     for key, path in files:
         real = where[path]
-        owner = next((team_id for root, team_id in roots if _within(real, root)), None)
+        owner = next((owner for root, owner in roots if _within(real, root)), None)
         if owner is not None:
-            if owner != team.pk:
-                problems.append(f"{key}: {path} is a file of another team's run")
+            if owner != team_id:
+                problems.append((key, f"{path} is a file of another team's run"))
         elif is_uri(path):
             continue
         elif _within(real, var):
-            problems.append(f"{key}: {path} is one of Batchsite's own files; a run may read only its inputs "
-                            "and its team's runs")
+            problems.append((key, f"{path} is one of Batchsite's own files; a run may read only its inputs "
+                                  "and its team's runs"))
         elif not trusted and not any(_within(real, folder) for folder in readable):
             folders = ", ".join(settings.BATCHSITE_INPUT_PATHS) or "none"
-            problems.append(f"{key}: {path} is not in a folder runs may read from (BATCHSITE_INPUT_PATHS: "
-                            f"{folders})")
-        if len(problems) == 10:
-            break
-    if problems:
-        raise ValidationError({"inputs": problems})
+            problems.append((key, f"{path} is not in a folder runs may read from (BATCHSITE_INPUT_PATHS: "
+                                  f"{folders})"))
+    return problems
 
 
 def _within(path: str, folder: str) -> bool:

@@ -23,6 +23,7 @@ from workflows.services.execution import ADVANCEABLE, ENGINE_ERRORS, _after_chan
 from workflows.services.leases import (
     abandoned_claims, lease_kept, lease_owner, lease_take, leases_expire, poll_held, poll_mark,
 )
+from workflows.services.limits import host_reads
 from workflows.services.versions import document_for
 
 
@@ -141,7 +142,8 @@ def call_outcome(call: Call, state: JobState) -> tuple[dict | None, str]:
         with backend.workspace(call.call_dir, finished=True) as workspace:
             return engine.collect(document_for(call.run.version), call.task, call.prepared_inputs,
                                   work_dir=workspace.work_dir, stdout=workspace.stdout, stderr=workspace.stderr,
-                                  map_path=workspace.stored_path, localize=workspace.localize), ""
+                                  map_path=workspace.stored_path, localize=workspace.localize,
+                                  readable=host_reads(call.run, workspace.work_dir)), ""
     except ENGINE_ERRORS as exc:
         return None, f"could not collect outputs: {exc}"
 

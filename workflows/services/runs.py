@@ -101,7 +101,7 @@ def run_submit(*, version: WorkflowVersion, user, inputs=None, options=None, lab
     run = Run(
         version=version, team=team, project=project, submitted_by=user, inputs=inputs, options=options,
         labels=labels, script_prefix=target.script_prefix, job_role_arn=target.job_role_arn,
-        backend=provider.name, relaunch_of=relaunch_of,
+        backend=provider.name, relaunch_of=relaunch_of, trusted=trusted,
         status=Run.Status.ON_HOLD if on_hold else Run.Status.SUBMITTED,
         **({"id": run_id} if run_id is not None else {}),
     )
