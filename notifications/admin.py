@@ -1,6 +1,7 @@
 """Operators read the delivery logs here; secrets never show."""
 from django.contrib import admin
 
+from batchsite.admin import ViewOnlyAdmin
 from notifications.models import EmailDelivery, EmailPreference, Webhook, WebhookDelivery
 
 
@@ -23,16 +24,11 @@ class WebhookAdmin(admin.ModelAdmin):
         return False  # made by team admins, who are shown the secret once
 
 
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ViewOnlyAdmin):
     list_filter = ("status",)
     date_hierarchy = "created"
     list_select_related = True
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(WebhookDelivery)

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from batchsite.admin import ViewOnlyAdmin
 from teams.models import ApiToken, AuditEvent, Budget, Membership, Project, Team
 from teams.services import (
     budget_delete, budget_set, narrowing_validate, readable_prefixes_validate, team_change_record, team_validate,
@@ -143,21 +144,12 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ViewOnlyAdmin):
     list_display = ["created", "team", "user", "action", "target"]
     list_filter = ["action", "team"]
     search_fields = ["target", "user__username", "team__slug"]
     date_hierarchy = "created"
     readonly_fields = ["created", "team", "user", "action", "target", "details"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from batchsite.admin import ViewOnlyAdmin
 from workflows.models import (
     CacheEntry, Call, CallTally, CleanupReport, Lease, Price, RetentionPolicy, Run, RunBatch, RunLabel, Script,
     Subworkflow, Workflow, WorkflowVersion,
@@ -77,16 +78,13 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(RunLabel)
-class RunLabelAdmin(admin.ModelAdmin):
+class RunLabelAdmin(ViewOnlyAdmin):
+    """Labels come with a submission, or the API's PATCH, which keep Run.labels the same."""
+
     list_display = ["key", "value", "run"]
     search_fields = ["key", "value", "run__id", "run__team__slug"]
     raw_id_fields = ["run"]
-
-    def has_add_permission(self, request):
-        return False  # labels come with a submission, or the API's PATCH, which keep Run.labels the same
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(RunBatch)
@@ -112,46 +110,28 @@ class CallAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows only the engine writes (the database itself, for tallies): shown, never edited."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(CallTally)
-class CallTallyAdmin(ReadOnlyAdmin):
+class CallTallyAdmin(ViewOnlyAdmin):
     list_display = ["run", "fqn", "status", "calls", "cost", "hits"]
     search_fields = ["run__id", "fqn"]
     list_filter = ["status"]
 
 
 @admin.register(Subworkflow)
-class SubworkflowAdmin(ReadOnlyAdmin):
+class SubworkflowAdmin(ViewOnlyAdmin):
     list_display = ["id", "run", "fqn", "shard_index", "started", "ended"]
     search_fields = ["id", "run__id", "fqn"]
 
 
 @admin.register(Lease)
-class LeaseAdmin(admin.ModelAdmin):
+class LeaseAdmin(ViewOnlyAdmin):
     """Workers holding claims. Deleting a hung worker's lease hands its calls to the next tick (adopted
     where their jobs started, else queued again); the worker, should it wake, submits none of the rest."""
 
     list_display = ["owner", "expires"]
     search_fields = ["owner"]
     readonly_fields = ["owner", "expires"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(CacheEntry)
@@ -197,7 +177,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CleanupReport)
-class CleanupReportAdmin(admin.ModelAdmin):
+class CleanupReportAdmin(ViewOnlyAdmin):
     list_display = ["created", "kind", "team", "dry_run", "deleted_objects", "deleted_bytes", "duration", "error_count"]
     list_filter = ["kind", "dry_run", "team"]
     search_fields = ["team__name", "team__slug"]
@@ -205,15 +185,11 @@ class CleanupReportAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CleanupReport._meta.fields]
     list_select_related = ["team"]
 
+    deletable = True
+
     @admin.display(description="errors")
     def error_count(self, report):
         return len(report.errors)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Price)

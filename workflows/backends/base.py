@@ -202,6 +202,11 @@ class Backend(Protocol):
         """Retire what the backend registered for jobs (job definitions) unused that long; return them."""
 
 
+def path_within(path: str, folder: str) -> bool:
+    """Tell whether path is folder or lies under it (both absolute, already resolved as the caller needs)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 class HostWorkspace:
     """The workspace of a backend whose jobs run on this host: the call's own execution directory."""
 

@@ -26,7 +26,7 @@ from django.core.files.storage import default_storage
 
 from batchsite.config import SandboxConfig
 from workflows.backends import sandbox
-from workflows.backends.base import HostWorkspace, JobSpec, JobState, Resources, Submitted
+from workflows.backends.base import HostWorkspace, JobSpec, JobState, Resources, Submitted, path_within
 from workflows.backends.hashing import content_hash
 
 # A submitted job whose process has not started after this long never will.
@@ -134,7 +134,7 @@ class LocalBackend:
         var, root = os.path.realpath(settings.VAR_DIR), os.path.realpath(self.root)
         for staged in job.files:
             path = os.path.realpath(staged.uri)
-            if _within(path, var) and not _within(path, root):
+            if path_within(path, var) and not path_within(path, root):
                 # The database file, uploads, the queue: declared as a File input, it would be bound in.
                 raise ValueError(f"input {staged.uri} is one of Batchsite's own files (under {settings.VAR_DIR}); "
                                  "a call may read only its inputs and the calls' directories")
@@ -387,7 +387,7 @@ class LocalBackend:
             return f.read().decode()
 
     def output_open(self, path: str, *, under: str, length: int | None = None) -> tuple[BinaryIO, int]:
-        if not _within(os.path.abspath(path), os.path.abspath(under)) or not _within(
+        if not path_within(os.path.abspath(path), os.path.abspath(under)) or not path_within(
                 os.path.abspath(under), os.path.abspath(self.root)):
             raise OSError(f"{path} is not in the run's directory {under}")
         f = os.fdopen(self._open_under_root(path), "rb")
@@ -466,10 +466,6 @@ class LocalBackend:
 
     def publish(self, path: str, *, under: str) -> str:
         return path  # its jobs run on this host
-
-
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def _group_alive(pgid: int) -> bool:

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 
 from teams.models import Team
 from teams.selectors import team_limits
+from workflows.backends.base import path_within
 from workflows.engine import is_uri
 
 LABEL_MAX = 255  # Cromwell's Label.MaxLabelLength, for keys (at least 1 character) and values
@@ -194,7 +195,7 @@ def host_read_check(path: str, *, team_id: int, own: tuple[str, ...], trusted: b
     """Raise OSError unless a run may read this host path now: input_files_check's rule, asked again as
     the engine opens the file in the worker (a link checked at submission may point elsewhere by then)."""
     real = os.path.realpath(path)
-    if any(_within(real, os.path.realpath(folder)) for folder in own if not is_uri(folder)):
+    if any(path_within(real, os.path.realpath(folder)) for folder in own if not is_uri(folder)):
         return  # the run's own files: the fast way, for every call's outputs
     for _, why in _unreadable(team_id, [("", path)], trusted=trusted):
         raise OSError(why)
@@ -213,21 +214,17 @@ def _unreadable(team_id: int, files: list[tuple[str, str]], *, trusted: bool) ->
     problems = []
     for key, path in files:
         real = where[path]
-        owner = next((owner for root, owner in roots if _within(real, root)), None)
+        owner = next((owner for root, owner in roots if path_within(real, root)), None)
         if owner is not None:
             if owner != team_id:
                 problems.append((key, f"{path} is a file of another team's run"))
         elif is_uri(path):
             continue
-        elif _within(real, var):
+        elif path_within(real, var):
             problems.append((key, f"{path} is one of Batchsite's own files; a run may read only its inputs "
                                   "and its team's runs"))
-        elif not trusted and not any(_within(real, folder) for folder in readable):
+        elif not trusted and not any(path_within(real, folder) for folder in readable):
             folders = ", ".join(settings.BATCHSITE_INPUT_PATHS) or "none"
             problems.append((key, f"{path} is not in a folder runs may read from (BATCHSITE_INPUT_PATHS: "
                                   f"{folders})"))
     return problems
-
-
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
