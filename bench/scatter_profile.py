@@ -62,7 +62,7 @@ def _workers(folder: Path, shards: int) -> list[str]:
         for (filename, line, name), (_, ncalls, _, cumulative, callers) in stats.items():
             if name == function and filename.endswith(suffix):
                 if suffix == "subprocess.py":  # only the launches of the local backend
-                    ncalls, cumulative = _from_callers(callers, "workflows/backends/local.py")
+                    ncalls, cumulative = _from_callers(callers, "workflows/backends/starting.py")
                 calls, seconds = calls + ncalls, seconds + cumulative
         lines.append(f"    {stage:<52} {seconds / shards * 1000:>7.2f} ms {calls / shards:>7.2f} a call")
     return lines

@@ -8,11 +8,8 @@ No container engine: `docker` is ignored.
 """
 import hashlib
 import os
-import shlex
 import shutil
 import signal
-import stat
-import subprocess
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -25,63 +22,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from batchsite.config import SandboxConfig
-from workflows.backends import sandbox
+from workflows.backends import sandbox, starting
 from workflows.backends.base import HostWorkspace, JobSpec, JobState, Resources, Submitted, path_within
 from workflows.backends.hashing import content_hash
 
 # A submitted job whose process has not started after this long never will.
 START_GRACE_SECONDS = 30
 LOG_CHUNK = 256 * 1024
-LAUNCH_BATCH = 1000  # scripts per launcher command line, well under the kernel's argument limit
-
-
-def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None, options: Sequence[str] = (),
-                   inner: Sequence[str] = (), memory: int | None = None, launcher: bool = False) -> str:
-    """Return the bash script that starts a call, records its rc, and (as `script task`) runs its command.
-
-    bwrap: the bubblewrap binary, with its options and the command it runs (sandbox.bwrap_args);
-    None to run unsandboxed. launcher: the call starts under its run's launcher (launcher.py), which
-    does what the first part would: that part then refuses to start it.
-    """
-    if launcher:
-        return ("#!/bin/bash\n"
-                "# Batchsite: this call is started by its run's sandbox launcher; the task's command, below, runs as "
-                "`script task`.\n"
-                'if [ "${1-}" != task ]; then echo "started by the sandbox launcher only" >&2; exit 2; fi\n'
-                "shift\n"
-                f"{command}\n")
-    script = f"{execution_dir}/script"
-    if bwrap is None:
-        start = f"/bin/bash {shlex.quote(script)} task"
-    else:
-        # Arguments go through a pipe (--args): a call with thousands of inputs would pass the
-        # kernel's limit on a command line. The passwd and group the sandbox shows come the same way.
-        start = (
-            # An empty rc, bound read-only into the sandbox, so the command cannot end its call early.
-            ": > rc || exit 1\n"
-            "sandbox=(\n" + "".join(f"  {shlex.quote(arg)}\n" for arg in options) + ")\n"
-            # The runtime's memory bounds the command's data (heap and anonymous maps), where allowed.
-            + (f"ulimit -d {max(memory // 1024, 1)} 2>/dev/null || true\n" if memory else "")
-            + f"{shlex.quote(bwrap)} --args {sandbox.ARGS_FD} -- {shlex.join(inner)}"
-            f" {sandbox.ARGS_FD}< <(printf '%s\\0' \"${{sandbox[@]}}\")"
-            f" {sandbox.PASSWD_FD}<<< {shlex.quote(sandbox.PASSWD)} {sandbox.GROUP_FD}<<< {shlex.quote(sandbox.GROUP)}"
-        )
-    return (
-        "#!/bin/bash\n"
-        "# Batchsite: this part starts the call and records its rc; the task's command, below, runs as `script task`.\n"
-        'if [ "${1-}" != task ]; then\n'
-        f"cd {shlex.quote(execution_dir)} || exit 1\n"
-        "# Exactly once: a second start of this attempt (a repeated submit) finds launch and leaves.\n"
-        "(set -o noclobber; echo $$ > launch) 2>/dev/null || exit 0\n"
-        f"{start} > stdout 2> stderr < /dev/null\n"
-        "rc=$?\n"
-        "# The command could have left a link named rc.tmp: never write through one.\n"
-        "rm -rf rc.tmp && (set -o noclobber; echo $rc > rc.tmp) && mv -fT rc.tmp rc\n"
-        "exit 0\n"
-        "fi\n"
-        "shift\n"
-        f"{command}\n"
-    )
 
 
 def _alive(pid: int, script: str) -> bool:
@@ -171,15 +118,15 @@ class LocalBackend:
             shared = (bwrap is not None and python is not None and run_dir is not None
                       and sandbox.launchable(str(execution), inputs, self.box))
             if bwrap is not None:
-                self._prepare_sandboxed(execution, inputs)
+                starting.sandbox_prepare(execution, inputs, root=self.root)
             if shared:
-                script = wrapper_script(execution_dir=str(execution), command=job.command, launcher=True)
+                script = starting.wrapper_script(execution_dir=str(execution), command=job.command, launcher=True)
             else:
                 options, inner = [], []
                 if bwrap is not None:
                     options, inner = sandbox.bwrap_args(box=self.box, execution=str(execution), inputs=inputs,
                                                         script=str(execution / "script"))
-                script = wrapper_script(execution_dir=str(execution), command=job.command, bwrap=bwrap,
+                script = starting.wrapper_script(execution_dir=str(execution), command=job.command, bwrap=bwrap,
                                         options=options, inner=inner, memory=memory)
             (execution / "script").write_text(script)
             key = self._store_script(job.script_prefix, script)
@@ -195,18 +142,9 @@ class LocalBackend:
                                   memory_mib=int(memory) // 2**20 if isinstance(memory, (int, float)) else 0)
             submitted.append(Submitted(handle=str(execution), script_bucket="", script_key=key,
                                        script_size=len(script.encode()), resources=resources))
-        for start in range(0, len(alone), LAUNCH_BATCH):
-            # One detached bash starts a batch; setsid --fork gives each job a session of its own
-            # and init as its parent, so it outlives this worker and is never left a zombie here.
-            subprocess.run(
-                ["setsid", "--fork", "bash", "-c", 'for s; do setsid --fork bash "$s"; done', "launch",
-                 *alone[start:start + LAUNCH_BATCH]],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                close_fds=True, check=True,
-            )
+        starting.start_alone(alone)
         for run_dir, batch in together.items():
-            for start in range(0, len(batch), LAUNCH_BATCH):
-                self._launch_together(bwrap, python, run_dir, batch[start:start + LAUNCH_BATCH])
+            starting.start_together(bwrap, python, self.box, run_dir, batch)
         return submitted
 
     def _run_dir(self, call_dir: str) -> str | None:
@@ -214,44 +152,6 @@ class LocalBackend:
         relative = os.path.relpath(os.path.abspath(call_dir), os.path.abspath(self.root))
         parts = Path(relative).parts
         return None if relative.startswith("..") or len(parts) < 3 else os.path.join(self.root, *parts[:2])
-
-    def _launch_together(self, bwrap: str, python: str, run_dir: str, batch: list) -> None:
-        """Start calls of one run in one detached sandbox, whose launcher gives each call its own view."""
-        fds = {name: os.memfd_create(name) for name in ("args", "passwd", "group", "jobs")}
-        try:
-            options, command, jobs = sandbox.launcher_args(box=self.box, jobs=batch, python=python, fds=fds)
-            for name, data in (("args", b"".join(arg.encode() + b"\0" for arg in options)),
-                               ("passwd", sandbox.PASSWD.encode()), ("group", sandbox.GROUP.encode()),
-                               ("jobs", jobs)):
-                with open(fds[name], "wb", closefd=False) as f:
-                    f.write(data)
-                os.lseek(fds[name], 0, os.SEEK_SET)
-            # The scripts on the launcher's command line are how poll() knows each call's keeper (_alive).
-            with open(os.path.join(run_dir, "launcher.log"), "ab") as log:
-                # Started as every batch is (setsid --fork bash -c ...), bash then becoming bwrap.
-                subprocess.run(
-                    ["setsid", "--fork", "bash", "-c", 'exec "$@"', "launch", bwrap, "--args", str(fds["args"]),
-                     "--", *command,
-                     *(f"{execution}/script" for execution, _, _ in batch)],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=tuple(fds.values()), check=True,
-                )
-        finally:
-            for fd in fds.values():
-                os.close(fd)
-
-    def _prepare_sandboxed(self, execution: Path, inputs: Sequence[str]) -> None:
-        """Give the sandbox's uid the execution directory (the only place it writes) and its inputs to read."""
-        (execution / "tmp").mkdir(exist_ok=True)  # the command's HOME and TMPDIR
-        if not sandbox.privileged():
-            return  # the sandbox's uid is this user's, in a user namespace
-        for path in (execution, execution / "tmp"):
-            os.chown(path, sandbox.UID, sandbox.GID)
-        for path in inputs:
-            # write_*() files are made private (mkstemp); those under the root are Batchsite's own.
-            if path.startswith(self.root + "/") and not os.path.islink(path) and os.path.isfile(path):
-                mode = os.stat(path).st_mode
-                if not mode & stat.S_IROTH:
-                    os.chmod(path, mode | stat.S_IRGRP | stat.S_IROTH)
 
     def _store_script(self, prefix: str, script: str) -> str:
         """Keep the script under the run's prefix in Batchsite's storage, as S3 would hold it."""
