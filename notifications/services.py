@@ -203,6 +203,12 @@ def webhook_url_check(url: str) -> str:
         raise ValidationError({"url": "a webhook URL is http:// or https:// and a host name, "
                                       "such as https://hooks.example.org/batchsite"}) from None
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValidationError({"url": "the URL's port is not a number from 1 to 65535"})
     if parts.username or parts.password:
         raise ValidationError({"url": "put no user name or password in the URL: receivers check the signature"})
     try:
@@ -245,8 +251,8 @@ def webhook_deliver(*, delivery_id: int) -> None:
                SIGNATURE_HEADER: signature(hook.secret, body)}
     try:
         code, reason, answer = _post(hook.url, body=body, headers=headers)
-    except PrivateAddress as exc:
-        _settle(delivery, error=f"{exc}; webhooks go to public hosts")
+    except ValueError as exc:  # a private address, a port out of range: another try would change nothing
+        _settle(delivery, error=f"{exc}; webhooks go to public hosts" if isinstance(exc, PrivateAddress) else str(exc))
     except (OSError, http.client.HTTPException) as exc:  # unreachable, timed out, TLS refused, name not found (yet)
         _settle(delivery, error=f"{type(exc).__name__}: {exc}", retry=True)
     else:

@@ -169,3 +169,9 @@ def test_bad_yaml_inputs_are_400_naming_the_problem(client, alice_auth, text, pr
     response = submit(client, alice_auth, HELLO, workflowInputs=upload(text, "i.yaml"))
     assert response.status_code == 400 and problem in response.json()["message"], response.json()
     assert not Run.objects.exists()
+
+
+def test_a_workflow_url_with_a_port_out_of_range_is_refused(client, alice_auth, allow):
+    allow("http://example.org:99999/")
+    response = _by_url(client, alice_auth, "http://example.org:99999/wdl/hello.wdl")
+    assert response.status_code == 400 and "cannot be fetched: Port out of range" in response.json()["message"]

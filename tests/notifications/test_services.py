@@ -172,6 +172,8 @@ def test_another_teams_run_is_not_told_to_this_teams_webhook(project, alice, car
     ("http://169.254.169.254/latest/meta-data/", "private or loopback"),
     ("http://[::1]/x", "private or loopback"),
     ("https://example.org/" + "x" * 2000, "at most 2,000"),
+    ("https://example.org:99999/x", "port is not a number from 1 to 65535"),
+    ("https://example.org:0/x", "port is not a number from 1 to 65535"),
 ])
 def test_bad_webhook_urls_are_refused(url, problem):
     with pytest.raises(ValidationError) as caught:

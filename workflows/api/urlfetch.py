@@ -35,8 +35,8 @@ def workflow_url_fetch(url: str) -> tuple[bytes, str]:
     if len(url) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname \
             or parts.username is not None or not any(url.startswith(prefix) for prefix in prefixes):
         raise _refuse(url, f"is not under a prefix this server fetches from ({SETTING}: {', '.join(prefixes)})")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         address = public_address(parts.hostname, port, private_ok=is_literal(parts.hostname))
     except PrivateAddress:
         raise _refuse(url, "names a host that resolves to a private, loopback or link-local address") from None
