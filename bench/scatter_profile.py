@@ -6,9 +6,11 @@ Three views, each per call of the run:
   round trips, Celery messages sent, the backend's submit and poll, output collection), with the
   number of tasks of each kind (the Celery hops);
 - the calls' own processes, which run outside the workers: timed through the local backend, 64
-  at a time, started by a run's launcher and by a bwrap per call, against a bare `bash -c`;
+  at a time, started by a run's launcher and by a bwrap per call, against a bare `bash -c`, with
+  the machine's user and system CPU per call (forks and namespaces are system time);
 - the calls' timeline, from their rows and files: how long a call waits between the stages.
 """
+import os
 import pstats
 import statistics
 import subprocess
@@ -87,7 +89,7 @@ def _processes(shards: int, samples: int = 128, batch: int = 64) -> list[str]:
         sandbox.launcher_python = python  # the benchmark's switch between the two ways a call starts
         try:
             with tempfile.TemporaryDirectory(dir=backend.root) as folder:
-                started = time.monotonic()
+                started, cpu = time.monotonic(), _cpu()
                 for first in range(0, samples, batch):
                     rcs, jobs = [], []
                     for i in range(first, min(samples, first + batch)):
@@ -99,14 +101,24 @@ def _processes(shards: int, samples: int = 128, batch: int = 64) -> list[str]:
                         while not rc.exists() or not rc.read_text().strip():
                             time.sleep(0.0005)
                 each = (time.monotonic() - started) / samples
+                user, system = ((after - before) / samples for after, before in zip(_cpu(), cpu))
         finally:
             sandbox.launcher_python = launcher_python
-        lines.append(f"    {how:<52} {each * 1000:>7.2f} ms a call ({each * shards:.2f} s for {shards} calls)")
+        lines.append(f"    {how:<52} {each * 1000:>7.2f} ms a call ({each * shards:.2f} s for {shards} calls; "
+                     f"CPU: user {user * 1000:.2f} ms, system {system * 1000:.2f} ms a call)")
     started = time.monotonic()
     for i in range(samples):
         subprocess.run(["bash", "-c", f"echo {i}"], stdout=subprocess.DEVNULL, check=True)
     lines.append(f"    {'bare bash -c, one at a time':<52} {(time.monotonic() - started) / samples * 1000:>7.2f} ms a call")
     return lines
+
+
+def _cpu() -> tuple[float, float]:
+    """Return the whole machine's (user, system) CPU seconds so far: the calls' processes are no children of ours."""
+    with open("/proc/stat") as f:
+        user, nice, system = (int(v) for v in f.readline().split()[1:4])
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice) / tick, system / tick
 
 
 def _timeline(shards: int) -> list[str]:
