@@ -114,7 +114,7 @@ def _swapped_for_a_link(path, target) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("wdl", [READ_IN_WORKFLOW, READ_IN_DECLARATION])
+@pytest.mark.parametrize("wdl", [READ_IN_WORKFLOW, READ_IN_DECLARATION, READ_IN_TASK])
 @pytest.mark.parametrize("target, why", [("var", "is one of Batchsite's own files"),
                                          ("/etc/hostname", "is not in a folder runs may read from")])
 def test_an_input_made_a_link_after_submission_is_refused_when_it_is_read(project, alice, shared, settings, wdl,
@@ -125,7 +125,8 @@ def test_an_input_made_a_link_after_submission_is_refused_when_it_is_read(projec
             f.write("the site's own")
     sample = shared / "sample.txt"
     with Eager():
-        run = submit(project, alice, wdl, inputs={"w.f": str(sample)})  # checked: a plain file in the folder
+        inputs = {"w.fs": [str(sample)]} if wdl == READ_IN_TASK else {"w.f": str(sample)}
+        run = submit(project, alice, wdl, inputs=inputs)  # checked: a plain file in the folder
         _swapped_for_a_link(sample, target)
         run = drive(run)
 

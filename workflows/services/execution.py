@@ -159,6 +159,7 @@ def _submit_claimed(claimed: list[Call], *, owner: str) -> list[Call]:
             unevaluable.append(call)
             continue
         try:
+            _inputs_readable(call, spec)
             backend_for(call.backend).check(spec)
         except ValueError as exc:  # submitting it again would fail the same way: the call fails
             _finish_failed(call, f"cannot submit to {call.backend}: {exc}", rc=None)
@@ -174,6 +175,18 @@ def _submit_claimed(claimed: list[Call], *, owner: str) -> list[Call]:
             submitted = backend_for(name).submit([spec for _, spec in pairs])
             _record_submitted([(call, sub) for (call, _), sub in zip(pairs, submitted)], owner=owner)
     return unevaluable
+
+
+def _inputs_readable(call: Call, spec: JobSpec) -> None:
+    """Raise ValueError for a host file the job would be given that its run may not read now: a link
+    changed since submission (the sandbox binds what this check saw, moments later)."""
+    readable = host_reads(call.run)
+    for staged in spec.files:
+        if staged.uri and "://" not in staged.uri:
+            try:
+                readable(staged.uri)
+            except OSError as exc:
+                raise ValueError(f"its input {exc}") from None
 
 
 def _still_claimed(pairs, *, owner: str):
