@@ -98,6 +98,12 @@ def test_a_failed_subworkflow_and_its_run_say_why(client, alice_auth):
     assert _get(client, alice_auth, f"{sub_id}/status")["status"] == "Failed"
     assert _get(client, alice_auth, f"{sub_id}/outputs")["outputs"] == {}
     assert _get(client, alice_auth, "query", id=sub_id)["results"][0]["status"] == "Failed"
+    # The subworkflow's own metadata says why, as Cromwell's does: its failed call, and what it exited with.
+    failures = _get(client, alice_auth, f"{sub_id}/metadata")["failures"]
+    assert failures[0]["message"] == "Workflow failed"
+    [cause] = failures[0]["causedBy"]
+    assert cause["message"].startswith("shout.upper failed: ") and "return code 4" in cause["message"]
+    assert "failures" not in _get(client, alice_auth, f"{sub_id}/metadata", excludeKey="failures")
 
 
 def test_an_outsider_gets_404_for_a_subworkflow_of_another_team(client, alice_auth, carol_auth):

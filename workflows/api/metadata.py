@@ -19,7 +19,7 @@ from workflows.api import SERVER_VERSION
 from workflows.api.callrows import CALL_COLUMNS, CallRows
 from workflows.api.keys import DESCEND, KeyFilter
 from workflows.api.selectors import (
-    ApiWorkflow, cromwell_time, failed_subworkflows, level_calls, run_labels, subworkflow_status,
+    ApiWorkflow, cromwell_time, failed_subworkflows, level_calls, run_labels, subworkflow_failures, subworkflow_status,
 )
 from workflows.models import Call, Run, Subworkflow
 
@@ -164,6 +164,10 @@ class _Builder:
             "outputs": {f"{sub.name}.{k}": v for k, v in (sub.outputs or {}).items()},
             "workflowRoot": subworkflow_root(self.run, sub),
         })
+        if status == Run.Status.FAILED and self.keys.wants("failures"):
+            failures = subworkflow_failures(sub)
+            if failures:
+                fields["failures"] = workflow_failures(failures)
         return fields
 
     # ---- calls ----

@@ -78,6 +78,15 @@ def failed_subworkflows(run: Run) -> set[str]:
     return paths
 
 
+def subworkflow_failures(sub: Subworkflow, limit: int = 20) -> list[dict]:
+    """Return the failures of the calls that failed for good under a subworkflow (its own, and those of the
+    subworkflows it calls), as a run's failures read; the first `limit`, oldest first."""
+    failed = (Call.objects.filter(run_id=sub.run_id, status=Call.Status.FAILED, call_id__startswith=f"{sub.call_id}/")
+              .order_by("ended", "pk").values_list("fqn", "shard_index", "failure")[:limit])
+    return [{"message": f"{fqn}{f'[{shard}]' if shard >= 0 else ''} failed: {failure}", "causedBy": []}
+            for fqn, shard, failure in failed]
+
+
 def subworkflow_status(sub: Subworkflow, run: Run, failed: set[str]) -> str:
     """Return a subworkflow's Cromwell status: its outputs, else its run's end, else its calls' failures."""
     if sub.outputs is not None:
