@@ -88,7 +88,8 @@ class Run(models.Model):
     engine_state = models.BinaryField(null=True, blank=True, editable=False)
     outputs = models.JSONField(null=True, blank=True)
     failures = models.JSONField(default=list, blank=True)
-    # Steps begun and never ended: their worker was killed (the hard time limit, out of memory).
+    # Steps begun and never ended since a step last ended: their worker was killed (the hard time limit,
+    # out of memory, or a restart).
     killed_steps = models.PositiveSmallIntegerField(default=0, editable=False)
     # Submitted by run_wdl on the operator's command line: it may read any host path, as Cromwell does.
     trusted = models.BooleanField(default=False, editable=False)

@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from teams.models import Membership
 from teams.services import membership_set, project_create, team_create
-from tests.runs import submit
+from tests.runs import Eager, drive, submit
 from tests.workers import beat, running, services_env, wait_until, worker
 from workflows.models import Call, Run
 
@@ -288,3 +288,11 @@ def test_a_worker_keeps_its_database_connection_between_tasks_and_replaces_one_t
         opened = _sessions(database) - before
     assert Run.objects.get(pk=first.pk).status == status == "Succeeded"
     assert opened < 5, opened  # with a connection per task: about 20
+
+
+def test_steps_killed_now_and_then_do_not_add_up_once_a_step_ends(project, alice):
+    with Eager():
+        run = submit(project, alice, SCATTER, {"wf.n": 3, "wf.pause": 0})
+        Run.objects.filter(pk=run.pk).update(killed_steps=2)  # two workers killed while stepping it, then none
+        run = drive(run)
+    assert run.status == Run.Status.SUCCEEDED and run.killed_steps == 0

@@ -35,7 +35,7 @@ from workflows.services.versions import document_for
 # What fails the run, with its message, when stepping raises it.
 STEP_ERRORS = (*ENGINE_ERRORS, engine.LimitError)
 _TRIES = 3
-MAX_KILLED_STEPS = 3  # a run whose steps keep killing their worker fails rather than kill it forever
+MAX_KILLED_STEPS = 3  # a run whose steps kill their worker so often in a row fails rather than kill it forever
 FEED_WAIT_SECONDS = 2
 FEED_WAIT_BYTES_PER_SECOND = 100_000  # a 3 MB state (10,000 shards) is fed by time every 30 s
 
@@ -123,7 +123,8 @@ def _advance(run_id) -> bool:
         _fail(run_id, message=f"stepping the run's workflow killed its worker {run.killed_steps} times (the "
                               f"hard time limit of {settings.BATCHSITE_STEP_SECONDS + 120:g} s, or out of memory)")
         return False
-    # Counted before the step and uncounted after it, whatever its outcome: only a killed worker leaves it.
+    # Counted before the step and cleared once a step ends, whatever its outcome: only steps killed one after
+    # another add up (a step that kills its worker does so every time; a restart or a crash elsewhere, once).
     Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") + 1)
     try:
         task_calls, saved, outputs, subworkflows = engine.within_budget(
@@ -143,7 +144,7 @@ def _advance(run_id) -> bool:
         _fail(run_id, message=str(exc))
         return False
     finally:
-        Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") - 1)
+        Run.objects.filter(pk=run_id).update(killed_steps=0)
     _write(run, first=first, fed=[pk for pk, *_ in finished], task_calls=task_calls,
            saved=saved, outputs=outputs, subworkflows=subworkflows)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
