@@ -22,12 +22,17 @@ def is_literal(host: str) -> bool:
     return True
 
 
+def is_public(address: str) -> bool:
+    """Tell whether an IP address is a public one: not loopback, private, link-local or reserved."""
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+
+
 def public_address(host: str, port: int, *, private_ok: bool = False) -> str:
     """Return the first address host resolves to that is public (any, with private_ok); raise PrivateAddress
     naming what it resolved to when none is (OSError when it does not resolve)."""
     addresses = [sockaddr[0] for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
     for address in addresses:
-        if private_ok or ipaddress.ip_address(address.split("%", 1)[0]).is_global:
+        if private_ok or is_public(address):
             return address
     raise PrivateAddress(f"{host} resolves to {', '.join(dict.fromkeys(addresses))}: a private, loopback or "
                      "link-local address")

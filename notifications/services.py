@@ -6,7 +6,6 @@ per (recipient, run, run end) and claimed before they are sent, so repeated task
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import secrets
 import smtplib
@@ -22,7 +21,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from batchsite.outbound import PrivateAddress, pinned_connection, public_address
+from batchsite.outbound import PrivateAddress, is_literal, is_public, pinned_connection, public_address
 from notifications.models import Delivery, EmailDelivery, EmailPreference, Webhook, WebhookDelivery
 from teams.models import AuditEvent, Team
 from teams.services import audit_record
@@ -211,12 +210,9 @@ def webhook_url_check(url: str) -> str:
         raise ValidationError({"url": "the URL's port is not a number from 1 to 65535"})
     if parts.username or parts.password:
         raise ValidationError({"url": "put no user name or password in the URL: receivers check the signature"})
-    try:
-        literal = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        literal = None  # a name: checked when it is resolved, at each delivery
-    if literal and not literal.is_global and not settings.BATCHSITE_WEBHOOK_ALLOW_PRIVATE:
-        raise ValidationError({"url": f"{literal} is a private or loopback address; webhooks go to public hosts"})
+    # A name is checked when it is resolved, at each delivery (public_address).
+    if is_literal(parts.hostname) and not is_public(parts.hostname) and not settings.BATCHSITE_WEBHOOK_ALLOW_PRIVATE:
+        raise ValidationError({"url": f"{parts.hostname} is a private or loopback address; webhooks go to public hosts"})
     return url
 
 

@@ -4,9 +4,8 @@ import zipfile
 
 import pytest
 
-from tests.api.conftest import json_body, submit, upload
-from tests.api.test_metadata import SUB_INNER, SUB_MAIN
-from tests.runs import Eager, drive
+from tests.api.conftest import json_body, upload
+from tests.api.test_metadata import SUB_INNER, SUB_MAIN, _run
 from workflows.models import Run, Subworkflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,10 +17,7 @@ def _nested_run(client, headers, inner=SUB_INNER) -> Run:
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w") as zf:
         zf.writestr("inner.wdl", inner)
-    with Eager():
-        response = submit(client, headers, SUB_MAIN, workflowDependencies=upload(zipped.getvalue(), "deps.zip"))
-        assert response.status_code == 201, response.content
-        return drive(Run.objects.get(pk=response.json()["id"]))
+    return _run(client, headers, SUB_MAIN, workflowDependencies=upload(zipped.getvalue(), "deps.zip"))
 
 
 def _get(client, headers, path, **params):

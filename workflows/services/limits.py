@@ -187,15 +187,17 @@ def input_files_check(*, team: Team, files: list[tuple[str, str]], trusted: bool
 
 def host_reads(run, *own: str) -> Callable[[str], None]:
     """Return the engine's readable(path) for the run: host_read_check with the run's own folders
-    (its root, and where the worker keeps its files: own)."""
-    return functools.partial(host_read_check, team_id=run.team_id, own=(run.root, *own), trusted=run.trusted)
+    (its root, and where the worker keeps its files: own), resolved once."""
+    folders = tuple(os.path.realpath(folder) for folder in (run.root, *own) if not is_uri(folder))
+    return functools.partial(host_read_check, team_id=run.team_id, own=folders, trusted=run.trusted)
 
 
 def host_read_check(path: str, *, team_id: int, own: tuple[str, ...], trusted: bool) -> None:
     """Raise OSError unless a run may read this host path now: input_files_check's rule, asked again as
-    the engine opens the file in the worker (a link checked at submission may point elsewhere by then)."""
+    the engine opens the file in the worker (a link checked at submission may point elsewhere by then).
+    own: the run's own folders, already resolved."""
     real = os.path.realpath(path)
-    if any(path_within(real, os.path.realpath(folder)) for folder in own if not is_uri(folder)):
+    if any(path_within(real, folder) for folder in own):
         return  # the run's own files: the fast way, for every call's outputs
     for _, why in _unreadable(team_id, [("", path)], trusted=trusted):
         raise OSError(why)
