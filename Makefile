@@ -7,7 +7,7 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv venv-dev services chromium bubblewrap demo clients
+.PHONY: run test venv venv-dev services chromium bubblewrap launcher demo clients
 
 $(VENV)/.requirements: requirements.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ demo: venv
 
 # Web, one Celery worker and Celery beat on SQLite, local files and the local backend.
 # Redis is used when $(REDIS_URL) answers, else kombu's filesystem transport under var/.
-run: demo bubblewrap
+run: demo bubblewrap launcher
 	@if $(PY) -c "import redis,sys; redis.Redis.from_url('$(REDIS_URL)', socket_connect_timeout=1).ping()" 2>/dev/null; \
 	then echo "Broker: Redis at $(REDIS_URL)"; export REDIS_URL='$(REDIS_URL)'; \
 	else echo "Broker: no Redis at $(REDIS_URL); using the filesystem queue under var/"; unset REDIS_URL; fi; \
@@ -58,6 +58,19 @@ bubblewrap:
 	@test -x /usr/bin/bwrap || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
 	  || { echo "Install bubblewrap (apt-get install bubblewrap) as root: the local backend needs it" >&2; exit 1; }
 
+# A worker running as root starts a run's calls under one sandbox whose launcher, built from
+# launcher.c, gives each call its own namespaces; the build is named by the source's hash, so
+# that only a launcher built from the source as it is gets used (sandbox.launcher_binary).
+LAUNCHER_SOURCE := workflows/backends/launcher.c
+LAUNCHER := build/launcher-$(shell sha256sum $(LAUNCHER_SOURCE) | cut -c1-12)
+
+$(LAUNCHER): $(LAUNCHER_SOURCE)
+	@command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null)
+	@mkdir -p build
+	cc -O2 -Wall -Wextra -Werror -o $@.tmp $< && mv $@.tmp $@
+
+launcher: $(LAUNCHER)
+
 # The whole suite on PostgreSQL and Redis, AWS through moto's server, browsers in Chromium.
-test: venv-dev services chromium bubblewrap clients
+test: venv-dev services chromium bubblewrap launcher clients
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)

@@ -84,9 +84,9 @@ def _processes(shards: int, samples: int = 128, batch: int = 64) -> list[str]:
 
     backend = backend_for("Local")
     lines = [f"  a call's processes, {samples} calls submitted {batch} at a time until every rc is written:"]
-    launcher_python = sandbox.launcher_python
-    for how, python in (("one launcher per run and batch", launcher_python), ("one bwrap per call", lambda: None)):
-        sandbox.launcher_python = python  # the benchmark's switch between the two ways a call starts
+    launcher_binary = sandbox.launcher_binary
+    for how, launcher in (("one launcher per run and batch", launcher_binary), ("one bwrap per call", lambda: None)):
+        sandbox.launcher_binary = launcher  # the benchmark's switch between the two ways a call starts
         try:
             with tempfile.TemporaryDirectory(dir=backend.root) as folder:
                 started, cpu = time.monotonic(), _cpu()
@@ -103,7 +103,7 @@ def _processes(shards: int, samples: int = 128, batch: int = 64) -> list[str]:
                 each = (time.monotonic() - started) / samples
                 user, system = ((after - before) / samples for after, before in zip(_cpu(), cpu))
         finally:
-            sandbox.launcher_python = launcher_python
+            sandbox.launcher_binary = launcher_binary
         lines.append(f"    {how:<52} {each * 1000:>7.2f} ms a call ({each * shards:.2f} s for {shards} calls; "
                      f"CPU: user {user * 1000:.2f} ms, system {system * 1000:.2f} ms a call)")
     started = time.monotonic()

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from batchsite.config import ConfigError, get_config, parse_config_text
 from tests.runs import Eager, drive, submit
 from workflows import selectors
-from workflows.backends import backend_for
+from workflows.backends import backend_for, sandbox
 from workflows.models import Call
 from workflows.services import run_abort
 
@@ -236,6 +236,16 @@ exit 4
 
     assert run.status == "Failed" and call.return_code == 4
     assert stdout_of(call).splitlines() == ["launch: kept", "script: kept", "rc: kept"]
+
+
+@pytest.mark.skipif(not sandbox.privileged(), reason="the launcher is used only by a worker running as root")
+def test_a_runs_calls_start_under_its_launcher_which_reports_nothing_wrong(project, alice):
+    assert sandbox.launcher_binary(), "the launcher is not built from launcher.c as it is: run `make launcher`"
+    run, call = run_task(project, alice, "echo started")
+
+    assert run.status == "Succeeded" and stdout_of(call) == "started\n"
+    run_dir = backend_for("Local")._run_dir(call.call_dir)
+    assert (Path(run_dir) / "launcher.log").read_text() == ""
 
 
 def test_memory_bounds_what_the_command_may_allocate(project, alice):

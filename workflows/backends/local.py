@@ -108,14 +108,14 @@ class LocalBackend:
     def submit(self, jobs: Sequence[JobSpec]) -> list[Submitted]:
         submitted, alone, together = [], [], defaultdict(list)
         bwrap = self._sandbox() if jobs else None
-        python = sandbox.launcher_python() if bwrap is not None else None
+        launcher = sandbox.launcher_binary() if bwrap is not None else None
         for job in jobs:
             execution = Path(job.call_dir) / "execution"
             execution.mkdir(parents=True, exist_ok=True)
             memory = job.runtime.get("memory")
             inputs = [f.uri for f in job.files if f.uri and "://" not in f.uri]
             run_dir = self._run_dir(job.call_dir)
-            shared = (bwrap is not None and python is not None and run_dir is not None
+            shared = (bwrap is not None and launcher is not None and run_dir is not None
                       and sandbox.launchable(str(execution), inputs, self.box))
             if bwrap is not None:
                 starting.sandbox_prepare(execution, inputs, root=self.root)
@@ -144,7 +144,7 @@ class LocalBackend:
                                        script_size=len(script.encode()), resources=resources))
         starting.start_alone(alone)
         for run_dir, batch in together.items():
-            starting.start_together(bwrap, python, self.box, run_dir, batch)
+            starting.start_together(bwrap, launcher, self.box, run_dir, batch)
         return submitted
 
     def _run_dir(self, call_dir: str) -> str | None:

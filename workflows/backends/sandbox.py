@@ -5,7 +5,9 @@ execution directory writable, its File inputs read-only, in namespaces of its ow
 unless the provider allows it). README, "Sandbox", describes it for operators.
 """
 import errno
-import json
+import functools
+import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -14,6 +16,8 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from batchsite.config import SandboxConfig
+
+logger = logging.getLogger(__name__)
 
 UID = GID = 65534  # nobody
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -86,19 +90,28 @@ def bwrap_args(*, box: SandboxConfig, execution: str, inputs: Sequence[str], scr
 # Where a path's first folder is one of these, the path is in every sandbox already (or must never
 # be covered): a call with such an input starts in a sandbox of its own (bwrap_args).
 SHARED_TOPS = {*SYSTEM_DIRS, "/etc", "/proc", "/dev", "/", "/.batchsite-stage"}
-LAUNCHER = Path(__file__).with_name("launcher.py")
+LAUNCHER_SOURCE = Path(__file__).with_name("launcher.c")
+LAUNCHER_BUILDS = Path(__file__).resolve().parents[2] / "build"  # `make launcher` builds it there
+LAUNCHER_FORMAT = "batchsite-launcher-1"  # launcher.c's FORMAT
 # Capabilities the launcher keeps (never its calls): namespaces and mounts, writing launch and rc
 # in directories nobody owns, becoming nobody.
 LAUNCHER_CAPS = ("CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 
 
-def launcher_python() -> str | None:
-    """Return a Python the sandbox shows (under a system directory), or None."""
-    for folder in PATH.split(":"):
-        candidate = f"{folder}/python3"
-        if os.access(candidate, os.X_OK) and _top(os.path.realpath(candidate)) in SYSTEM_DIRS:
-            return candidate
+def launcher_binary() -> str | None:
+    """Return the launcher built from launcher.c as it is now (`make launcher`), or None."""
+    build = LAUNCHER_BUILDS / f"launcher-{hashlib.sha256(LAUNCHER_SOURCE.read_bytes()).hexdigest()[:12]}"
+    if os.access(build, os.X_OK):
+        return str(build)
+    if privileged():
+        _say_unbuilt(str(build))
     return None
+
+
+@functools.cache
+def _say_unbuilt(build: str) -> None:
+    logger.warning("%s is not built (make launcher): each local call starts in a bubblewrap sandbox of its own, "
+                   "several times slower than under its run's launcher", build)
 
 
 def launchable(execution: str, inputs: Sequence[str], box: SandboxConfig) -> bool:
@@ -109,24 +122,24 @@ def launchable(execution: str, inputs: Sequence[str], box: SandboxConfig) -> boo
     return all(os.path.isabs(p) and _top(os.path.abspath(p)) not in SHARED_TOPS for p in paths)
 
 
-def launcher_args(*, box: SandboxConfig, jobs: Sequence[tuple[str, Sequence[str], int | None]], python: str,
+def launcher_args(*, box: SandboxConfig, jobs: Sequence[tuple[str, Sequence[str], int | None]], launcher: str,
                   fds: dict[str, int]) -> tuple[list[str], list[str], bytes]:
     """Return bwrap's options, the launcher's command and its jobs file for calls of ONE run.
 
     jobs: (execution directory, File inputs, memory bytes or None) of each call; fds: the open
     files bwrap reads "passwd", "group" and "jobs" (the jobs file) from. The sandbox holds
-    the run's network, IPC and cgroup namespaces; launcher.py gives each call its own pid, mount,
+    the run's network, IPC and cgroup namespaces; the launcher gives each call its own pid, mount,
     IPC and UTS namespaces showing only its own execution directory and inputs.
     """
-    stage = "/.batchsite-stage"  # launcher.STAGE
+    stage = "/.batchsite-stage"  # launcher.c's STAGE
     args = [a for a in _namespaces(box) if a != "--unshare-pid"]  # each call gets its own pid namespace
     args = [a for a in args if not a.startswith("CAP_") and a != "--cap-add"]
     for cap in LAUNCHER_CAPS:
         args += ["--cap-add", cap]
     args += _system(box)
     args += ["--ro-bind-data", str(fds["passwd"]), "/etc/passwd", "--ro-bind-data", str(fds["group"]), "/etc/group",
-             "--tmpfs", stage, "--ro-bind", str(LAUNCHER), f"{stage}/launcher.py",
-             "--ro-bind-data", str(fds["jobs"]), f"{stage}/jobs.json"]
+             "--tmpfs", stage, "--ro-bind", launcher, f"{stage}/launcher",
+             "--ro-bind-data", str(fds["jobs"]), f"{stage}/jobs"]
     staged: dict[str, str] = {}
 
     def stage_read_only(path: str) -> str:
@@ -141,8 +154,7 @@ def launcher_args(*, box: SandboxConfig, jobs: Sequence[tuple[str, Sequence[str]
         args += ["--bind", execution, f"{stage}/e{i}"]
         own = sorted({os.path.abspath(p) for p in inputs} - {p for p, _ in read_only})
         own = [p for p in own if p != execution and not p.startswith(execution + "/")]
-        described.append({"stage": f"{stage}/e{i}", "execution": execution, "memory": memory,
-                          "inputs": [[stage_read_only(p), p] for p in own]})
+        described += [f"{stage}/e{i}", execution, memory or 0, len(own), *_flat((stage_read_only(p), p) for p in own)]
         tops.update(_top(p) for p in [execution, *own])
     tops.update(_top(p) for _, p in read_only)
     for path, at in staged.items():
@@ -150,8 +162,13 @@ def launcher_args(*, box: SandboxConfig, jobs: Sequence[tuple[str, Sequence[str]
     for top in sorted(tops - {"/tmp"}):
         args += ["--dir", top]
     args += ["--remount-ro", "/", "--clearenv"]
-    spec = {"jobs": described, "read_only": read_only, "tops": sorted(tops), "uid": UID, "gid": GID, "path": PATH}
-    return args, [python, "-I", "-S", f"{stage}/launcher.py"], json.dumps(spec).encode()
+    fields = [LAUNCHER_FORMAT, UID, GID, PATH, len(tops), *sorted(tops), len(read_only), *_flat(read_only),
+              len(jobs), *described]
+    return args, [f"{stage}/launcher"], b"".join(str(f).encode() + b"\0" for f in fields)
+
+
+def _flat(pairs) -> list:
+    return [item for pair in pairs for item in pair]
 
 
 def _top(path: str) -> str:

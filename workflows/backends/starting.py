@@ -1,7 +1,7 @@
 """Starting the local backend's calls: the job script, and the detached processes that run it.
 
 A call runs `script`: started alone (a bash per call, in a bubblewrap sandbox of its own when there is
-one), or with its run's other calls under one sandbox whose launcher (launcher.py) gives each call
+one), or with its run's other calls under one sandbox whose launcher (launcher.c) gives each call
 its own namespaces. Every start is detached (setsid --fork): a worker that dies or restarts loses nothing.
 """
 import os
@@ -22,7 +22,7 @@ def wrapper_script(*, execution_dir: str, command: str, bwrap: str | None = None
     """Return the bash script that starts a call, records its rc, and (as `script task`) runs its command.
 
     bwrap: the bubblewrap binary, with its options and the command it runs (sandbox.bwrap_args);
-    None to run unsandboxed. launcher: the call starts under its run's launcher (launcher.py), which
+    None to run unsandboxed. launcher: the call starts under its run's launcher (launcher.c), which
     does what the first part would: that part then refuses to start it.
     """
     if launcher:
@@ -79,17 +79,17 @@ def start_alone(scripts: Sequence[str]) -> None:
         )
 
 
-def start_together(bwrap: str, python: str, box: SandboxConfig, run_dir: str, batch: list) -> None:
+def start_together(bwrap: str, launcher: str, box: SandboxConfig, run_dir: str, batch: list) -> None:
     """Start calls of one run ((execution, inputs, memory) each) in detached sandboxes, LAUNCH_BATCH to a
     sandbox, whose launcher gives each call its own view."""
     for start in range(0, len(batch), LAUNCH_BATCH):
-        _start_together(bwrap, python, box, run_dir, batch[start:start + LAUNCH_BATCH])
+        _start_together(bwrap, launcher, box, run_dir, batch[start:start + LAUNCH_BATCH])
 
 
-def _start_together(bwrap: str, python: str, box: SandboxConfig, run_dir: str, batch: list) -> None:
+def _start_together(bwrap: str, launcher: str, box: SandboxConfig, run_dir: str, batch: list) -> None:
     fds = {name: os.memfd_create(name) for name in ("args", "passwd", "group", "jobs")}
     try:
-        options, command, jobs = sandbox.launcher_args(box=box, jobs=batch, python=python, fds=fds)
+        options, command, jobs = sandbox.launcher_args(box=box, jobs=batch, launcher=launcher, fds=fds)
         for name, data in (("args", b"".join(arg.encode() + b"\0" for arg in options)),
                            ("passwd", sandbox.PASSWD.encode()), ("group", sandbox.GROUP.encode()),
                            ("jobs", jobs)):
