@@ -2,7 +2,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "batchsite.settings")
 
@@ -19,3 +19,11 @@ def _connections_check(task=None, **_) -> None:
 
     if task is None or not getattr(task.request, "is_eager", False):  # an eager task shares its caller's
         close_old_connections()
+
+
+@worker_init.connect
+def _parsers_build(**_) -> None:
+    """Build the WDL parsers in the worker's main process, which its pool processes fork from."""
+    from workflows.engine import parsers_build
+
+    parsers_build()

@@ -308,7 +308,7 @@ def test_a_stale_claim_is_looked_up_on_the_queue_its_task_names(aws, project, al
     run = run_submit(version=version, user=alice, inputs={})
     run_advance(run_id=run.pk)
     # What a worker does up to SubmitJob, then dies: the claim committed, the reply never recorded.
-    claimed = _claim(project.team_id)
+    claimed, _ = _claim(project.team_id)
     specs = [job_spec(call) for call in claimed]
     for call in claimed:
         Call.objects.filter(pk=call.pk).update(runtime=call.runtime)

@@ -14,6 +14,7 @@ from teams.services import project_create
 from tests.conftest import ALICE_ROLE_2, CAROL_ROLE
 from tests.runs import Eager, drive, submit
 from workflows.backends import backend_for
+from workflows.backends.local import LocalBackend
 from workflows.models import Call, Lease, Run
 from workflows.services import (
     backend_poll, backends_poll, run_abort, run_advance, run_submit, team_dispatch, workflow_create,
@@ -128,6 +129,22 @@ def test_dispatch_never_exceeds_the_team_cap_and_repeats_harmlessly(version, ali
     assert statuses(run) == {"queued": 7, "submitted": 3}
 
 
+def test_a_local_dispatch_sends_a_batch_and_leaves_the_other_free_slots_to_another_dispatch(
+        version, alice, team, monkeypatch):
+    monkeypatch.setattr(LocalBackend, "dispatch_batch", 4)  # 32: over this team's cap and the provider's limit
+    team.max_running_jobs = 6
+    team.save()
+    run = queued_run(version, alice, 10)
+    sent = []
+    monkeypatch.setattr("workflows.services.execution._enqueue_dispatch", sent.append)
+
+    assert team_dispatch(team_id=team.pk) == 4
+    assert sent == [team.pk]  # the other 2 free slots go to another worker's dispatch meanwhile
+    assert team_dispatch(team_id=team.pk) == 2
+    assert sent == [team.pk]  # the cap stopped this one, not a batch: nothing more to send
+    assert statuses(run) == {"queued": 4, "submitted": 6}
+
+
 def test_a_project_cap_narrows_the_team_cap(alice, team):
     narrow = project_create(team=team, name="Narrow", slug="narrow", max_running_jobs=2)
     version = workflow_create(project=narrow, name="wf", source=SCATTER.encode(), user=alice).versions.get()
@@ -183,7 +200,7 @@ def test_a_claim_is_taken_over_only_once_its_workers_lease_has_lapsed_and_the_sl
     team.max_running_jobs = 3
     team.save()
     run = queued_run(version, alice, 5)
-    claimed = _claim(team.pk, owner="dispatch:host:1:dead")  # what a worker claims, then dies
+    claimed, _ = _claim(team.pk, owner="dispatch:host:1:dead")  # what a worker claims, then dies
     assert [c.claimed_by for c in claimed] == ["dispatch:host:1:dead"] * 3
 
     assert claims_recover(name=run.backend) == 0  # its lease is live: it may be submitting them
@@ -201,7 +218,7 @@ def test_jobs_a_dead_worker_started_are_adopted_not_started_again(version, alice
     # Each start is counted in the call's own directory (the sandbox lets a job write nothing else).
     run = run_submit(version=version, user=alice, inputs={"wf.n": 3, "wf.cmd": "echo start >> starts.log"})
     run_advance(run_id=run.pk)
-    claimed = _claim(team.pk, owner="dispatch:host:1:dead")
+    claimed, _ = _claim(team.pk, owner="dispatch:host:1:dead")
     backend_for(run.backend).submit([job_spec(call) for call in claimed[:2]])  # then it died
     wait_for_files([Path(c.call_dir) / "execution" / "launch" for c in claimed[:2]])  # long before the lapse
     lapse("dispatch:host:1:dead")
@@ -230,7 +247,7 @@ def wait_for_files(paths, timeout: float = 10) -> None:
 
 def test_a_dispatch_whose_lease_lapsed_submits_nothing(version, alice, team):
     run = queued_run(version, alice, 2)
-    claimed = _claim(team.pk, owner="dispatch:host:1:slow")
+    claimed, _ = _claim(team.pk, owner="dispatch:host:1:slow")
     lapse("dispatch:host:1:slow")  # stalled too long: its claims may be taken over at any moment
 
     assert _submit_claimed(claimed, owner="dispatch:host:1:slow") == []

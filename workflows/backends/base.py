@@ -109,6 +109,7 @@ class Backend(Protocol):
     name: str
     collect_threads: int  # finished calls whose outputs are collected at once (1 where files are local)
     poll_seconds: float  # how long to wait between two polls while it has active jobs
+    dispatch_batch: int | None  # calls one dispatch claims at most, the rest left to a dispatch in another worker
     log_streams: tuple[str, ...]  # the logs a call keeps, the one to show first first
 
     def run_root(self, wdl_name: str, run_id) -> str:

@@ -5,7 +5,7 @@ run within its Limits, within_budget() of time and memory; prepare() and collect
 task call around its command.
 """
 from .budget import Interrupted, within_budget
-from .documents import Document, InputSpec, OutputSpec, imported_uris, load
+from .documents import Document, InputSpec, OutputSpec, imported_uris, load, parsers_build
 from .errors import EvalError, InputError, LimitError, OutputError, WdlError
 from .machine import EngineState, Limits, SubworkflowCall, TaskCall
 from .calls import PreparedTask, collect, prepare, return_code_ok
@@ -15,6 +15,7 @@ from .identity import declarations, input_files, map_output_files, output_files
 __all__ = [
     "Document", "EngineState", "EvalError", "InputError", "InputSpec", "Interrupted", "LimitError", "Limits",
     "OutputError", "OutputSpec", "PreparedTask", "SubworkflowCall", "TaskCall", "WdlError", "collect", "declarations",
-    "imported_uris", "input_files", "is_uri", "load", "map_output_files", "output_files", "prepare", "return_code_ok",
+    "imported_uris", "input_files", "is_uri", "load", "map_output_files", "output_files", "parsers_build", "prepare",
+    "return_code_ok",
     "within_budget",
 ]

@@ -8,7 +8,7 @@ import zipfile
 from typing import Callable
 
 import WDL
-from WDL import Env, Error, Expr, Tree, Type, Value
+from WDL import Env, Error, Expr, Tree, Type, Value, _grammar
 
 from .errors import InputError, WdlError
 from .leniency import MAX_RESPELLINGS, Respelt, leniency_error, respell
@@ -184,6 +184,13 @@ def load(source: str, *, filename: str = "main.wdl", imports: bytes | None = Non
             if not respell(exn, texts, respelt, lambda pos: _uri(pos, main)):
                 raise _user_error(exn, main, texts, respelt) from None
     raise WdlError(f"more than {MAX_RESPELLINGS} places need respelling: correct the file", uri=main)
+
+
+def parsers_build() -> None:
+    """Build miniwdl's parser of every WDL version now. miniwdl builds one on its first use in a process,
+    about 0.2 s each: a worker builds them once, before its pool forks, not in each process's first task."""
+    for version in _grammar.versions:
+        WDL.parse_document("workflow w {}\n" if version == "draft-2" else f"version {version}\nworkflow w {{}}\n")
 
 
 def _user_error(exn: Exception, main: str, texts: dict[str, str], respelt: dict[str, Respelt]) -> WdlError:

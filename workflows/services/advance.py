@@ -196,7 +196,7 @@ def _write(run: Run, *, first: bool, fed: list[int], task_calls: list[engine.Tas
            outputs: dict | None, subworkflows: list[engine.SubworkflowCall]) -> None:
     """Save a step's state and new calls, unless the run stopped or another step was saved meanwhile."""
     with transaction.atomic():
-        status = Run.objects.select_for_update().filter(pk=run.pk).values_list("status", flat=True).first()
+        status = Run.objects.select_for_update(no_key=True).filter(pk=run.pk).values_list("status", flat=True).first()
         if status not in ADVANCEABLE:
             return  # aborted (or failed) while this step ran: an abort wins
         if first and Run.objects.filter(pk=run.pk, engine_state__isnull=False).exists():

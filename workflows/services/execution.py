@@ -58,19 +58,21 @@ def _lock_provider(name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"batchsite-provider:{name}"])
 
 
-def _claim(team_id: int, *, owner: str = "") -> list[Call]:
-    """Mark as many of the team's oldest queued calls SUBMITTING, claimed by owner, as every cap allows."""
+def _claim(team_id: int, *, owner: str = "") -> tuple[list[Call], bool]:
+    """Mark as many of the team's oldest queued calls SUBMITTING, claimed by owner, as every cap and the
+    backends' dispatch_batch allow; return them, and whether a dispatch_batch stopped the claim."""
     with transaction.atomic():
         backends = list(Call.objects.filter(team_id=team_id, status=Call.Status.QUEUED)
                         .order_by().values_list("backend", flat=True).distinct())
         for name in sorted(backends):
             _lock_provider(name)
-        team = Team.objects.select_for_update().filter(pk=team_id).first()
+        team = Team.objects.select_for_update(no_key=True).filter(pk=team_id).first()
         if team is None:
-            return []
+            return [], False
         free = team.max_running_jobs - Call.objects.filter(team=team, status__in=Call.ACTIVE).count()
         if free <= 0 or not backends:
-            return []
+            return [], False
+        most = min([free, *(b for b in (backend_for(name).dispatch_batch for name in backends) if b)])
         project_free = {
             p.pk: p.cap(team.max_running_jobs) - p.active
             for p in Project.objects.filter(team=team, max_running_jobs__isnull=False).annotate(
@@ -86,7 +88,7 @@ def _claim(team_id: int, *, owner: str = "") -> list[Call]:
                                           cache_pending=False)
                       .order_by("run__submitted", "pk").values_list("pk", "project_id", "backend"))
         for pk, project_id, backend in candidates[: free + 10_000]:
-            if len(chosen) >= free:
+            if len(chosen) >= most:
                 break
             if project_free.get(project_id, 1) <= 0 or backend_free.get(backend, 1) <= 0:
                 continue
@@ -96,15 +98,16 @@ def _claim(team_id: int, *, owner: str = "") -> list[Call]:
             if backend in backend_free:
                 backend_free[backend] -= 1
         if not chosen:
-            return []
+            return [], False
         if owner:  # the claims last while the owner renews its lease (a claim without one: the submit timeout)
             lease_take(owner=owner)
         Call.objects.filter(pk__in=chosen, status=Call.Status.QUEUED).update(
             status=Call.Status.SUBMITTING, claimed=timezone.now(), claimed_by=owner
         )
-        return list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING, claimed_by=owner)
-                    .select_related("run__version__workflow", "run__project", "team")
-                    .defer("run__engine_state"))  # a run's saved state: MBs per row, unused here
+        claimed = list(Call.objects.filter(pk__in=chosen, status=Call.Status.SUBMITTING, claimed_by=owner)
+                       .select_related("run__version__workflow", "run__project", "team")
+                       .defer("run__engine_state"))  # a run's saved state: MBs per row, unused here
+        return claimed, len(chosen) == most < free
 
 
 def job_spec(call: Call) -> JobSpec:
@@ -135,7 +138,9 @@ def team_dispatch(*, team_id: int) -> int:
     """Submit the team's queued calls that fit under its caps; return how many went out."""
     caching.lookup_team(team_id=team_id)  # hits end here, taking no slot
     owner = lease_owner("dispatch")
-    claimed = _claim(team_id, owner=owner)
+    claimed, more = _claim(team_id, owner=owner)
+    if more:  # the rest of the free slots go to another worker while this one submits its batch
+        _enqueue_dispatch(team_id)
     if not claimed:
         return 0
     # Should this worker die, its lease lapses within seconds and claims_recover takes the calls over

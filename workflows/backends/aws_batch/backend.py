@@ -54,6 +54,7 @@ class AwsBatchBackend(JobLogs, Housekeeping, CacheFiles, OutputFiles):
 
     retry_base_seconds = 0.5
     collect_threads = 16  # finished calls whose files are fetched from S3 at once
+    dispatch_batch = None  # every free slot at once: a scatter's shards go out as one array job
     log_streams = ("log", "stdout", "stderr")  # the job's CloudWatch stream first
     clock = staticmethod(time.monotonic)  # seconds since boot: when a stored script was last known there
 
