@@ -1,4 +1,5 @@
 """The Celery app; the beat schedule lives in settings (CELERY_BEAT_SCHEDULE)."""
+import gc
 import os
 
 from celery import Celery
@@ -22,8 +23,11 @@ def _connections_check(task=None, **_) -> None:
 
 
 @worker_init.connect
-def _parsers_build(**_) -> None:
-    """Build the WDL parsers in the worker's main process, which its pool processes fork from."""
+def _pool_prepare(**_) -> None:
+    """Build the WDL parsers in the worker's main process, which its pool processes fork from, then
+    keep everything made so far out of garbage collection: the pool processes then neither traverse
+    it in every full collection nor copy the pages that would touch."""
     from workflows.engine import parsers_build
 
     parsers_build()
+    gc.freeze()

@@ -105,7 +105,7 @@ def _advance(run_id) -> bool:
     # The finished calls are read before the state: a step written in between then shows as a call
     # already fed when this one is written, and this one is done again (see _write).
     finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
-                    .values_list("pk", "call_id", "outputs", "ended"))
+                    .values_list("pk", "ended"))  # their outputs only for a step (most advances take none)
     # The saved state (MBs for a wide scatter) is read only for a step that is worth it (_step).
     run = (Run.objects.select_related("version", "team").defer("engine_state")
            .annotate(state_bytes=Length("engine_state")).filter(pk=run_id).first())
@@ -126,9 +126,11 @@ def _advance(run_id) -> bool:
     # Counted before the step and cleared once a step ends, whatever its outcome: only steps killed one after
     # another add up (a step that kills its worker does so every time; a restart or a crash elsewhere, once).
     Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") + 1)
+    fed = [pk for pk, _ in finished]
+    results = list(Call.objects.filter(pk__in=fed).values_list("call_id", "outputs"))
     try:
         task_calls, saved, outputs, subworkflows = engine.within_budget(
-            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs, _ in finished]),
+            functools.partial(_step, run, results),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
             should_stop=functools.partial(_stopped, run_id))
     except engine.Interrupted:
@@ -145,7 +147,7 @@ def _advance(run_id) -> bool:
         return False
     finally:
         Run.objects.filter(pk=run_id).update(killed_steps=0)
-    _write(run, first=first, fed=[pk for pk, *_ in finished], task_calls=task_calls,
+    _write(run, first=first, fed=fed, task_calls=task_calls,
            saved=saved, outputs=outputs, subworkflows=subworkflows)
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
 
@@ -161,7 +163,7 @@ def _worth_a_step(run_id, finished: list, *, state_bytes: int) -> bool:
     """
     if len(finished) >= Call.objects.filter(run_id=run_id, status__in=(Call.Status.QUEUED, *Call.ACTIVE)).count():
         return True
-    endings = [ended for *_, ended in finished if ended is not None]
+    endings = [ended for _, ended in finished if ended is not None]
     wait = max(FEED_WAIT_SECONDS, state_bytes / FEED_WAIT_BYTES_PER_SECOND)
     return not endings or timezone.now() - min(endings) > timedelta(seconds=wait)
 

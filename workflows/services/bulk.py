@@ -28,10 +28,9 @@ def calls_update(*, values: dict[int, dict], where: dict) -> set[int]:
 def _update(names: list[str], values: dict[int, dict], where: dict) -> set[int]:
     fields = [Call._meta.get_field(name) for name in names]
     table = connection.ops.quote_name(Call._meta.db_table)
-    rows, params = [], []
+    row_sql = f"(%s::bigint, {', '.join(f'%s::{field.db_type(connection)}' for field in fields)})"
+    rows, params = [row_sql] * len(values), []
     for pk, row in values.items():
-        casts = [f"%s::{field.db_type(connection)}" for field in fields]
-        rows.append(f"(%s::bigint, {', '.join(casts)})")
         params += [pk, *(field.get_db_prep_save(row[field.name], connection) for field in fields)]
     columns = [connection.ops.quote_name(field.column) for field in fields]
     conditions = []

@@ -188,8 +188,14 @@ def input_files_check(*, team: Team, files: list[tuple[str, str]], trusted: bool
 def host_reads(run, *own: str) -> Callable[[str], None]:
     """Return the engine's readable(path) for the run: host_read_check with the run's own folders
     (its root, and where the worker keeps its files: own), resolved once."""
-    folders = tuple(os.path.realpath(folder) for folder in (run.root, *own) if not is_uri(folder))
+    folders = tuple(_resolved(folder) for folder in (run.root, *own) if not is_uri(folder))
     return functools.partial(host_read_check, team_id=run.team_id, own=folders, trusted=run.trusted)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(folder: str) -> str:
+    # Batchsite's own folders (runs' roots, their calls' directories): where they lead does not change.
+    return os.path.realpath(folder)
 
 
 def host_read_check(path: str, *, team_id: int, own: tuple[str, ...], trusted: bool) -> None:
