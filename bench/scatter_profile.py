@@ -5,8 +5,8 @@ Three views, each per call of the run:
   their time is split into stages by the functions that do them (engine evaluation, database
   round trips, Celery messages sent, the backend's submit and poll, output collection), with the
   number of tasks of each kind (the Celery hops);
-- the calls' own processes, which run outside the workers: timed through the local backend, 64
-  at a time, started by a run's launcher and by a bwrap per call, against a bare `bash -c`, with
+- the calls' own processes, which run outside the workers: timed through the local backend, a
+  dispatch's batch at a time, started by a run's launcher and by a bwrap per call, against a bare `bash -c`, with
   the machine's user and system CPU per call (forks and namespaces are system time);
 - the calls' timeline, from their rows and files: how long a call waits between the stages.
 """
@@ -76,13 +76,13 @@ def _from_callers(callers: dict, suffix: str) -> tuple[int, float]:
     return sum(t[1] for t in picked), sum(t[3] for t in picked)
 
 
-def _processes(shards: int, samples: int = 128, batch: int = 64) -> list[str]:
-    """Time a call's own processes: submitted through the local backend 64 at a time (as a dispatch at the
-    benchmark's cap sends them) until every rc is written, with a run's launcher and with a bwrap per call;
-    then bare bash."""
+def _processes(shards: int, samples: int = 128) -> list[str]:
+    """Time a call's own processes: submitted through the local backend a dispatch's batch at a time
+    (dispatch_batch) until every rc is written, with a run's launcher and with a bwrap per call; then bare bash."""
     from workflows.backends import JobSpec, backend_for, sandbox
 
     backend = backend_for("Local")
+    batch = backend.dispatch_batch
     lines = [f"  a call's processes, {samples} calls submitted {batch} at a time until every rc is written:"]
     launcher_binary = sandbox.launcher_binary
     for how, launcher in (("one launcher per run and batch", launcher_binary), ("one bwrap per call", lambda: None)):

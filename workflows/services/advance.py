@@ -17,7 +17,7 @@ import uuid
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Min
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -102,10 +102,8 @@ def _lock_file() -> int:
 
 def _advance(run_id) -> bool:
     """Step the run once; return whether finished calls are waiting for another step."""
-    # The finished calls are read before the state: a step written in between then shows as a call
-    # already fed when this one is written, and this one is done again (see _write).
-    finished = list(Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
-                    .values_list("pk", "ended"))  # their outputs only for a step (most advances take none)
+    unfed = Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False)
+    waiting = unfed.aggregate(count=Count("pk"), oldest=Min("ended"))  # most advances stop at this
     # The saved state (MBs for a wide scatter) is read only for a step that is worth it (_step).
     run = (Run.objects.select_related("version", "team").defer("engine_state")
            .annotate(state_bytes=Length("engine_state")).filter(pk=run_id).first())
@@ -115,9 +113,9 @@ def _advance(run_id) -> bool:
         _fail(run_id)
         return False
     first = run.state_bytes is None
-    if not first and not finished:
+    if not first and not waiting["count"]:
         return False  # nothing happened since the last step
-    if not first and not _worth_a_step(run_id, finished, state_bytes=run.state_bytes):
+    if not first and not _worth_a_step(run_id, **waiting, state_bytes=run.state_bytes):
         return False  # the beat's tick comes back for them
     if run.killed_steps >= MAX_KILLED_STEPS:
         _fail(run_id, message=f"stepping the run's workflow killed its worker {run.killed_steps} times (the "
@@ -126,11 +124,13 @@ def _advance(run_id) -> bool:
     # Counted before the step and cleared once a step ends, whatever its outcome: only steps killed one after
     # another add up (a step that kills its worker does so every time; a restart or a crash elsewhere, once).
     Run.objects.filter(pk=run_id).update(killed_steps=F("killed_steps") + 1)
-    fed = [pk for pk, _ in finished]
-    results = list(Call.objects.filter(pk__in=fed).values_list("call_id", "outputs"))
+    # The finished calls are read before the state: a step written in between then shows as a call
+    # already fed when this one is written, and this one is done again (see _write).
+    finished = list(unfed.values_list("pk", "call_id", "outputs"))
+    fed = [pk for pk, _, _ in finished]
     try:
         task_calls, saved, outputs, subworkflows = engine.within_budget(
-            functools.partial(_step, run, results),
+            functools.partial(_step, run, [(call_id, outputs) for _, call_id, outputs in finished]),
             seconds=settings.BATCHSITE_STEP_SECONDS, memory_bytes=settings.BATCHSITE_STEP_MEMORY_BYTES,
             should_stop=functools.partial(_stopped, run_id))
     except engine.Interrupted:
@@ -152,8 +152,8 @@ def _advance(run_id) -> bool:
     return Call.objects.filter(run_id=run_id, status=Call.Status.SUCCEEDED, fed=False).exists()
 
 
-def _worth_a_step(run_id, finished: list, *, state_bytes: int) -> bool:
-    """Tell whether the finished calls are worth a step now.
+def _worth_a_step(run_id, *, count: int, oldest, state_bytes: int) -> bool:
+    """Tell whether the finished calls (count of them, the oldest ending) are worth a step now.
 
     A step loads and saves the whole state, whose size grows with the run: the calls that finish
     are fed once as many wait as are still to finish (a scatter of N calls then takes about
@@ -161,11 +161,10 @@ def _worth_a_step(run_id, finished: list, *, state_bytes: int) -> bool:
     bigger state (a call whose successors must not wait for a long scatter beside it, without a
     step that takes seconds after every other). The last ones are fed at once.
     """
-    if len(finished) >= Call.objects.filter(run_id=run_id, status__in=(Call.Status.QUEUED, *Call.ACTIVE)).count():
+    if count >= Call.objects.filter(run_id=run_id, status__in=(Call.Status.QUEUED, *Call.ACTIVE)).count():
         return True
-    endings = [ended for _, ended in finished if ended is not None]
     wait = max(FEED_WAIT_SECONDS, state_bytes / FEED_WAIT_BYTES_PER_SECOND)
-    return not endings or timezone.now() - min(endings) > timedelta(seconds=wait)
+    return oldest is None or timezone.now() - oldest > timedelta(seconds=wait)
 
 
 def _step(run: Run, finished: list[tuple[str, dict]]) -> tuple[list[engine.TaskCall], bytes, dict | None,

@@ -9,7 +9,7 @@ import logging
 from collections import defaultdict
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from notifications.services import run_end_notify
@@ -83,16 +83,16 @@ def _claim(team_id: int, *, owner: str = "") -> tuple[list[Call], bool]:
             limit = provider_for(name).concurrent_job_limit
             if limit is not None:
                 backend_free[name] = limit - Call.objects.filter(backend=name, status__in=Call.ACTIVE).count()
-        chosen = []
+        chosen = set()
         candidates = (Call.objects.filter(team=team, status=Call.Status.QUEUED, run__status__in=ADVANCEABLE,
                                           cache_pending=False)
                       .order_by("run__submitted", "pk").values_list("pk", "project_id", "backend"))
-        for pk, project_id, backend in candidates[: free + 10_000]:
+        for pk, project_id, backend in _pages(candidates, first=most + 100, last=free + 10_000):
             if len(chosen) >= most:
                 break
-            if project_free.get(project_id, 1) <= 0 or backend_free.get(backend, 1) <= 0:
+            if pk in chosen or project_free.get(project_id, 1) <= 0 or backend_free.get(backend, 1) <= 0:
                 continue
-            chosen.append(pk)
+            chosen.add(pk)
             if project_id in project_free:
                 project_free[project_id] -= 1
             if backend in backend_free:
@@ -108,6 +108,15 @@ def _claim(team_id: int, *, owner: str = "") -> tuple[list[Call], bool]:
                        .select_related("run__version__workflow", "run__project", "team")
                        .defer("run__engine_state"))  # a run's saved state: MBs per row, unused here
         return claimed, len(chosen) == most < free
+
+
+def _pages(rows: QuerySet, *, first: int, last: int):
+    """Yield rows[:last], read in two pages: the second only when a consumer goes past a full first one
+    (a wide scatter's queued calls are not all read for every batch a dispatch claims)."""
+    page = list(rows[:first])
+    yield from page
+    if len(page) == first:
+        yield from rows[first:last]  # rows may have moved meanwhile: a row read twice is skipped
 
 
 def job_spec(call: Call) -> JobSpec:

@@ -5,6 +5,7 @@ with conditional updates, a backend's polls are serialised by a short-lived mark
 taken over only once its owner's lease has lapsed.
 """
 import contextlib
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,26 +39,29 @@ def polled_in_place() -> bool:
     return current_app.conf.task_always_eager
 
 
-def backend_poll_schedule(name: str) -> None:
-    """Poll the backend again shortly, unless a poll of it is already scheduled or running."""
+def backend_poll_schedule(name: str, *, wait: float | None = None) -> None:
+    """Poll the backend again in wait seconds (by default its poll_seconds), unless a poll of it is
+    already scheduled or running."""
     from workflows.tasks import backend_poll_task
 
     if polled_in_place():
         return
-    interval = backend_for(name).poll_seconds
+    wait = backend_for(name).poll_seconds if wait is None else wait
     token = uuid.uuid4().hex
-    if poll_mark(name=name, token=token, due_in=interval):
-        backend_poll_task.apply_async((name, token), countdown=interval)
+    if poll_mark(name=name, token=token, due_in=wait):
+        backend_poll_task.apply_async((name, token), countdown=wait)
 
 
 def backend_poll(*, name: str, token: str = "") -> int:
-    """Poll one backend now and keep polling it while it has active jobs."""
+    """Poll one backend now and keep polling it while it has active jobs, a poll every poll_seconds
+    (the time a poll spends taking in finished jobs counts toward the wait for the next)."""
+    started = time.monotonic()
     with poll_held(name=name, token=token or uuid.uuid4().hex) as held:
         if not held:
             return 0  # another poll of it is running, or scheduled and not late yet: it carries on
         ended = _backend_poll_once(name)
     if Call.objects.filter(backend=name, status__in=Call.ACTIVE).exists():
-        backend_poll_schedule(name)
+        backend_poll_schedule(name, wait=max(0.0, backend_for(name).poll_seconds - (time.monotonic() - started)))
     return ended
 
 
