@@ -80,10 +80,6 @@ def _backend_poll_once(name: str) -> int:
                  .select_related("run__version").defer("run__engine_state"))  # MBs per row, unused here
     states = backend.poll({c.backend_job_id: c.call_dir for c in calls}) if calls else {}
     now = timezone.now()
-    started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
-               and states[c.backend_job_id].status in (JobState.RUNNING, JobState.DONE)]
-    if started:
-        Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
     done = [(c, states[c.backend_job_id]) for c in calls if states[c.backend_job_id].status == JobState.DONE]
     threads = min(backend.collect_threads, len(done))
     for version in {call.run.version_id: call.run.version for call, _ in done}.values():
@@ -92,6 +88,14 @@ def _backend_poll_once(name: str) -> int:
         # Where the backend's files are remote, outcomes are worked out concurrently; rows are
         # written here, in this thread, as each outcome arrives.
         outcomes = list((pool.map if pool else map)(lambda pair: call_outcome(*pair), done))
+    # Jobs seen running are marked so, as are those that ended since the last poll without succeeding;
+    # those that succeeded are recorded started and ended at once (calls_finish).
+    started = [c.pk for c in calls if c.status == Call.Status.SUBMITTED
+               and states[c.backend_job_id].status == JobState.RUNNING]
+    started += [c.pk for (c, _), (outputs, _) in zip(done, outcomes) if c.status == Call.Status.SUBMITTED
+                and outputs is None]
+    if started:
+        Call.objects.filter(pk__in=started, status=Call.Status.SUBMITTED).update(status=Call.Status.RUNNING, started=now)
     calls_finish([(call, state, outcome) for (call, state), outcome in zip(done, outcomes)])
     claims_recover(name=name)
     if done:
@@ -158,8 +162,8 @@ def calls_finish(finished: list[tuple[Call, JobState, tuple[dict | None, str]]])
     succeeded = {call.pk: (call, state, outputs) for call, state, (outputs, _) in finished if outputs is not None}
     now = timezone.now()
     recorded = calls_update(
-        values={pk: dict(status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, ended=now,
-                         **call_spent(call, state, now=now, prices=prices))
+        values={pk: dict(status=Call.Status.SUCCEEDED, outputs=outputs, return_code=state.rc, started=call.started or now,
+                         ended=now, **call_spent(call, state, now=now, prices=prices))
                 for pk, (call, state, outputs) in succeeded.items()},
         where=dict(status=Call.ACTIVE))
     caching.entries_write(calls=[call for pk, (call, state, outputs) in succeeded.items() if pk in recorded],
