@@ -86,10 +86,11 @@ static unsigned long long number(unsigned long long most) {
     return value;
 }
 
+/* An absolute path, short enough that every name made from it below (path/script, HOME=path/tmp) fits. */
 static const char *absolute(void) {
     const char *path = field();
-    if (path[0] != '/')
-        die("the jobs file holds %s where an absolute path belongs", path);
+    if (path[0] != '/' || strlen(path) >= PATH_MAX - 32)
+        die("the jobs file holds %.200s where an absolute path of under %d bytes belongs", path, PATH_MAX - 32);
     return path;
 }
 

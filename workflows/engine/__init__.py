@@ -16,6 +16,5 @@ __all__ = [
     "Document", "EngineState", "EvalError", "InputError", "InputSpec", "Interrupted", "LimitError", "Limits",
     "OutputError", "OutputSpec", "PreparedTask", "SubworkflowCall", "TaskCall", "WdlError", "collect", "declarations",
     "imported_uris", "input_files", "is_uri", "load", "map_output_files", "output_files", "parsers_build", "prepare",
-    "return_code_ok",
-    "within_budget",
+    "return_code_ok", "within_budget",
 ]
