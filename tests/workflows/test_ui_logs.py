@@ -37,6 +37,14 @@ def test_a_running_calls_log_page_shows_what_it_wrote_and_polls_from_there(clien
     assert url("call_log_tail", call, offset=18) in page and 'hx-trigger="every 1s"' in page
 
 
+def test_the_run_pages_call_rows_link_each_calls_two_logs(client, alice, call):
+    Call.objects.filter(pk=call.pk).update(backend_job_id="job-1")
+    client.force_login(alice)
+    page = client.get(reverse("workflows:run_detail", args=[call.run_id])).content.decode()
+    assert f'href="{url("call_log", call)}">stdout</a>' in page
+    assert f'href="{url("call_log", call, "stderr")}">stderr</a>' in page
+
+
 def test_the_tail_sends_only_what_is_new_since_the_cursor(client, alice, call):
     write(call, "stdout", "line one\nline two\n")
     client.force_login(alice)
