@@ -65,9 +65,9 @@ LAUNCHER_SOURCE := workflows/backends/launcher.c
 LAUNCHER := build/launcher-$(shell sha256sum $(LAUNCHER_SOURCE) | cut -c1-12)
 
 $(LAUNCHER): $(LAUNCHER_SOURCE)
-	@command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null)
-	@mkdir -p build
-	cc -O2 -Wall -Wextra -Werror -o $@.tmp $< && mv $@.tmp $@
+	@command -v cc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null) || true
+	@if command -v cc >/dev/null; then mkdir -p build && cc -O2 -Wall -Wextra -Werror -o $@.tmp $< && mv $@.tmp $@; \
+	else echo "No C compiler (apt-get install gcc): a worker running as root starts each local call in a bubblewrap sandbox of its own, which is slower" >&2; fi
 
 launcher: $(LAUNCHER)
 
