@@ -100,12 +100,18 @@ LAUNCHER_CAPS = ("CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SETUID", "CAP_SETGID"
 
 def launcher_binary() -> str | None:
     """Return the launcher built from launcher.c as it is now (`make launcher`), or None."""
-    build = LAUNCHER_BUILDS / f"launcher-{hashlib.sha256(LAUNCHER_SOURCE.read_bytes()).hexdigest()[:12]}"
+    build = _launcher_build()
     if os.access(build, os.X_OK):
-        return str(build)
+        return build
     if privileged():
-        _say_unbuilt(str(build))
+        _say_unbuilt(build)
     return None
+
+
+@functools.cache
+def _launcher_build() -> str:
+    # Named by the source's hash, read once per process (as the rest of the code is): not at every submit.
+    return str(LAUNCHER_BUILDS / f"launcher-{hashlib.sha256(LAUNCHER_SOURCE.read_bytes()).hexdigest()[:12]}")
 
 
 @functools.cache
